@@ -1,0 +1,52 @@
+#pragma once
+// Communicator interface: collectives over torch tensors. Every collective must be called in the
+// same order on every rank of the communicator (the MPI/NCCL contract); callers document where.
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <ATen/Tensor.h>
+
+namespace slidetrain::dist {
+
+/// A distributed failure: what() names the rank, host and collective.
+struct DistError : std::runtime_error {
+  explicit DistError(const std::string& msg) : std::runtime_error(msg) {}
+};
+
+enum class ReduceOp { Sum, Avg, Max, Min };
+
+/// Handle of an asynchronous collective. wait() blocks until the result is in the tensor(s)
+/// and rethrows the collective's error; it honours the communicator's timeout.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  virtual bool isCompleted() = 0;
+};
+
+struct CommOptions {
+  /// Every collective must complete within this time, else the job is aborted naming the rank.
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+};
+
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;  ///< "mpi" or "nccl"
+
+  /// In-place all-reduce of a contiguous tensor.
+  virtual void allReduce(at::Tensor& t, ReduceOp op = ReduceOp::Sum) = 0;
+  virtual std::shared_ptr<Work> allReduceAsync(at::Tensor t, ReduceOp op = ReduceOp::Sum) = 0;
+  /// In-place broadcast from `root`.
+  virtual void broadcast(at::Tensor& t, int root = 0) = 0;
+  /// Returns a tensor of shape [size(), *t.shape] holding every rank's `t`.
+  virtual at::Tensor allGather(const at::Tensor& t) = 0;
+  virtual void barrier() = 0;
+};
+
+}  // namespace slidetrain::dist

@@ -1,0 +1,46 @@
+#pragma once
+// MpiComm: the CPU (and fallback) communicator over MPI_COMM_WORLD (or a split of it).
+#include <memory>
+
+#include "distributed/Comm.h"
+
+namespace slidetrain::dist {
+
+/// Initialises MPI once per process (MPI_THREAD_MULTIPLE when available, else SERIALIZED) and
+/// finalises it at exit. Safe to call many times.
+void ensureMpiInitialized();
+/// Rank and size of MPI_COMM_WORLD (1 process without mpirun).
+int worldRank();
+int worldSize();
+/// Rank of this process among the processes on its node, and their count (MPI_Comm_split_type).
+int localRank();
+int localSize();
+/// Ends the whole job: prints `why` prefixed with rank/host to stderr and calls MPI_Abort.
+[[noreturn]] void abortJob(const std::string& why, int code = 1);
+
+class MpiComm : public Comm {
+ public:
+  explicit MpiComm(CommOptions options = {});
+  ~MpiComm() override;
+  MpiComm(const MpiComm&) = delete;
+  MpiComm& operator=(const MpiComm&) = delete;
+
+  int rank() const override;
+  int size() const override;
+  std::string backend() const override { return "mpi"; }
+  void allReduce(at::Tensor& t, ReduceOp op = ReduceOp::Sum) override;
+  std::shared_ptr<Work> allReduceAsync(at::Tensor t, ReduceOp op = ReduceOp::Sum) override;
+  void broadcast(at::Tensor& t, int root = 0) override;
+  at::Tensor allGather(const at::Tensor& t) override;
+  void barrier() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The communicator for this process: NCCL when `backend` is "nccl" (or "auto" with CUDA
+/// available and NCCL built), else MPI. Throws DistError when "nccl" is asked for but not built.
+std::shared_ptr<Comm> makeComm(const std::string& backend, CommOptions options = {});
+
+}  // namespace slidetrain::dist

@@ -1,0 +1,242 @@
+// MPI process runtime: init/finalize once, world and node ranks, job abort, and the error/timeout
+// helpers of Check.h. Declared in MpiComm.h (public part) and Check.h (internal part).
+#include <mpi.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "distributed/Check.h"
+#include "distributed/Env.h"
+#include "distributed/MpiComm.h"
+
+namespace slidetrain::dist {
+namespace {
+
+struct MpiState {
+  int rank = 0, size = 1, localRank = 0, localSize = 1;
+  bool threadMultiple = false;
+  std::string host;
+};
+
+MpiState& state() {
+  static MpiState s;
+  return s;
+}
+
+std::string hostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown-host";
+  return buf;
+}
+
+void finalizeAtExit() {
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (inited && !finalized) MPI_Finalize();
+}
+
+void initOnce() {
+  MpiState& s = state();
+  s.host = hostName();
+  int inited = 0;
+  MPI_Initialized(&inited);
+  int provided = MPI_THREAD_SINGLE;
+  if (!inited) {
+    // MULTIPLE lets autograd's threads start GradSync's all-reduces while the main thread polls.
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
+      throw DistError(s.host + ": MPI_Init_thread failed; is the MPI library usable here?");
+    std::atexit(finalizeAtExit);
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  s.threadMultiple = provided >= MPI_THREAD_MULTIPLE;
+  // Errors come back as codes so SLIDETRAIN_MPI_CHECK can name the call (default is abort).
+  SLIDETRAIN_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  SLIDETRAIN_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &s.rank));
+  SLIDETRAIN_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &s.size));
+
+  const LaunchEnv env = readLaunchEnv();
+  // srun without PMI support starts N singleton MPI worlds: every process would think it is
+  // rank 0 of 1 and train alone. Catch that instead of writing N identical checkpoints.
+  if (env.source != "none" && env.worldSize != s.size)
+    throw DistError(detail::rankHost() + ": launcher (" + env.source + ") says world size " +
+                    std::to_string(env.worldSize) + " but MPI_COMM_WORLD has " +
+                    std::to_string(s.size) +
+                    " processes. HINT: start with mpirun, or srun --mpi=pmix with a PMI-enabled "
+                    "MPI");
+  // Node-local rank: collective over the world, done here because every process calls
+  // ensureMpiInitialized before any other collective (same order on every rank).
+  MPI_Comm node;
+  SLIDETRAIN_MPI_CHECK(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, s.rank, MPI_INFO_NULL, &node));
+  SLIDETRAIN_MPI_CHECK(MPI_Comm_rank(node, &s.localRank));
+  SLIDETRAIN_MPI_CHECK(MPI_Comm_size(node, &s.localSize));
+  SLIDETRAIN_MPI_CHECK(MPI_Comm_free(&node));
+  if (env.localRank >= 0) s.localRank = env.localRank;  // the launcher's word wins (GPU binding)
+  if (env.localSize >= 0) s.localSize = env.localSize;
+}
+
+std::string timedOut(const std::string& what, std::chrono::milliseconds timeout) {
+  return what + " timed out after " +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
+         "s (a peer rank is dead or stuck)";
+}
+
+/// One thread for all Deadlines: sleeps until the earliest one, ends the job if it passed.
+struct Watchdog {
+  struct Entry {
+    std::chrono::steady_clock::time_point deadline;
+    std::string message;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<uint64_t, Entry> armed;
+  uint64_t next = 0;
+  bool started = false;
+
+  void run() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      if (armed.empty()) {
+        cv.wait(lock);
+        continue;
+      }
+      auto first = armed.begin();
+      for (auto it = armed.begin(); it != armed.end(); ++it)
+        if (it->second.deadline < first->second.deadline) first = it;
+      if (std::chrono::steady_clock::now() >= first->second.deadline)
+        abortJob(first->second.message);  // never returns
+      cv.wait_until(lock, first->second.deadline);
+    }
+  }
+};
+
+Watchdog& watchdog() {
+  static Watchdog* w = new Watchdog;  // leaked: the detached thread may outlive static dtors
+  return *w;
+}
+
+}  // namespace
+
+namespace detail {
+
+Deadline::Deadline(std::string what, std::chrono::milliseconds timeout) {
+  Watchdog& w = watchdog();
+  std::lock_guard<std::mutex> lock(w.mu);
+  if (!w.started) {
+    std::thread([&w] { w.run(); }).detach();
+    w.started = true;
+  }
+  id_ = w.next++;
+  w.armed[id_] = {std::chrono::steady_clock::now() + timeout, timedOut(what, timeout)};
+  w.cv.notify_all();
+}
+
+Deadline::~Deadline() {
+  Watchdog& w = watchdog();
+  std::lock_guard<std::mutex> lock(w.mu);
+  w.armed.erase(id_);
+}
+
+std::string rankHost() {
+  const MpiState& s = state();
+  std::string host = s.host.empty() ? hostName() : s.host;
+  int inited = 0;
+  MPI_Initialized(&inited);
+  int rank = inited ? s.rank : 0;
+  if (!inited) {
+    try {
+      rank = readLaunchEnv().rank;
+    } catch (...) {
+    }
+  }
+  return "rank " + std::to_string(rank) + "@" + host;
+}
+
+void throwCallError(const char* file, int line, const char* call, const std::string& reason) {
+  throw DistError(rankHost() + " " + file + ":" + std::to_string(line) + ": " + call +
+                  " failed: " + reason);
+}
+
+std::string mpiErrorString(int code) {
+  char buf[MPI_MAX_ERROR_STRING] = {0};
+  int len = 0;
+  if (MPI_Error_string(code, buf, &len) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
+  return std::string(buf, len);
+}
+
+bool mpiThreadMultiple() { return state().threadMultiple; }
+
+std::mutex& mpiMutex() {
+  static std::mutex m;
+  return m;
+}
+
+void pollWithTimeout(const std::function<bool()>& done, const std::string& what,
+                     std::chrono::milliseconds timeout, const std::function<void()>& onTimeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  for (long iter = 0;; ++iter) {
+    if (done()) return;
+    if (iter < 1000) continue;  // spin: small collectives finish within microseconds
+    if ((iter & 63) != 0) {
+      std::this_thread::yield();
+      continue;
+    }
+    const auto waited = Clock::now() - start;
+    if (waited > timeout) {
+      if (onTimeout) onTimeout();
+      abortJob(timedOut(what, timeout));
+    }
+    // Nonblocking MPI collectives progress only inside MPI_Test, so while data may be moving
+    // (the first second) poll as fast as a blocking MPI call would; after that we are waiting
+    // for a late peer and leave the core to others.
+    if (waited > std::chrono::seconds(1))
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    else
+      std::this_thread::yield();
+  }
+}
+
+}  // namespace detail
+
+void ensureMpiInitialized() {
+  static std::once_flag once;
+  std::call_once(once, initOnce);
+}
+
+int worldRank() {
+  ensureMpiInitialized();
+  return state().rank;
+}
+int worldSize() {
+  ensureMpiInitialized();
+  return state().size;
+}
+int localRank() {
+  ensureMpiInitialized();
+  return state().localRank;
+}
+int localSize() {
+  ensureMpiInitialized();
+  return state().localSize;
+}
+
+void abortJob(const std::string& why, int code) {
+  std::fprintf(stderr, "%s: %s\n", detail::rankHost().c_str(), why.c_str());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (inited && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+}  // namespace slidetrain::dist

@@ -1,0 +1,25 @@
+#include "src/Aggregate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+namespace slidetrain {
+
+double poolScores(std::vector<double> s, const std::string& method, int topk) {
+  s.erase(std::remove_if(s.begin(), s.end(), [](double v) { return std::isnan(v); }), s.end());
+  if (s.empty()) return std::numeric_limits<double>::quiet_NaN();
+  if (method == "mean") return std::accumulate(s.begin(), s.end(), 0.0) / s.size();
+  if (method == "max") return *std::max_element(s.begin(), s.end());
+  if (method == "topk") {
+    const size_t k = std::min<size_t>(s.size(), static_cast<size_t>(std::max(1, topk)));
+    std::partial_sort(s.begin(), s.begin() + k, s.end(), std::greater<double>());
+    return std::accumulate(s.begin(), s.begin() + k, 0.0) / k;
+  }
+  throw std::invalid_argument("predict.aggregation: unknown method '" + method + "'");
+}
+
+}  // namespace slidetrain

@@ -1,0 +1,53 @@
+#include "src/Inference.h"
+
+#include <limits>
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+namespace slidetrain {
+
+at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClasses,
+                                const InferenceOptions& o, dist::Comm& comm) {
+  const int64_t n = static_cast<int64_t>(data.samples.size());
+  const int world = comm.size(), rank = comm.rank();
+  const auto [begin, end] = shareOf(n, rank, world);
+  const int64_t maxShare = (n + world - 1) / world;
+
+  std::vector<std::vector<wsi::PatchRequest>> batches;
+  for (int64_t i = begin; i < end; i += o.batchSize)
+    batches.emplace_back(data.samples.begin() + i,
+                         data.samples.begin() + std::min<int64_t>(end, i + o.batchSize));
+  wsi::StreamOptions so;
+  so.workers = o.workers;
+  so.prefetchBatches = o.prefetchBatches;
+  so.slideCache = o.slideCache;
+  so.skipBadPatches = o.skipBadPatches;
+  wsi::PatchStream stream(data.paths, so, {}, data.slideOptions);
+  stream.start(std::move(batches));
+
+  // Local rows padded to maxShare so the all-gather has one shape on every rank.
+  at::Tensor local = at::full({std::max<int64_t>(maxShare, 1), numClasses},
+                              std::numeric_limits<float>::quiet_NaN(), at::kFloat);
+  const bool wasTraining = model.is_training();
+  model.eval();
+  {
+    torch::NoGradGuard ng;
+    while (auto b = stream.next()) {
+      if (b->count() == 0) continue;
+      at::Tensor p = at::softmax(model.forward(batchToTensor(*b, o.norm)), 1);
+      at::Tensor rows = at::tensor(b->ids, at::kLong).sub_(begin);
+      local.index_copy_(0, rows, p);
+    }
+  }
+  model.train(wasTraining);
+  at::Tensor all = comm.allGather(local);  // [world, maxShare, k]
+  at::Tensor out = at::empty({n, numClasses}, at::kFloat);
+  for (int r = 0; r < world; ++r) {
+    const auto [b, e] = shareOf(n, r, world);
+    if (e > b) out.narrow(0, b, e - b).copy_(all[r].narrow(0, 0, e - b));
+  }
+  return out;
+}
+
+}  // namespace slidetrain

@@ -1,0 +1,55 @@
+#pragma once
+// Classification metrics from labels, predictions and scores: accuracy, TP/TN/FP/FN counts and
+// rates, per-class precision/recall/F1 with macro and weighted averages, confusion matrix, the
+// classification report table, ROC AUC and Cohen's quadratic-weighted kappa.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slidetrain {
+
+class ConfusionMatrix {
+ public:
+  explicit ConfusionMatrix(int numClasses = 2);
+  void add(int truth, int pred, int64_t count = 1);
+  int numClasses() const { return k_; }
+  int64_t at(int truth, int pred) const { return m_[truth * k_ + pred]; }
+  /// Raw counts, row-major [truth][pred] (all-reduce this across ranks, then fromCounts).
+  std::vector<int64_t>& counts() { return m_; }
+  const std::vector<int64_t>& counts() const { return m_; }
+  static ConfusionMatrix fromCounts(int k, std::vector<int64_t> counts);
+  int64_t total() const;
+
+ private:
+  int k_;
+  std::vector<int64_t> m_;
+};
+
+struct ClassMetrics {
+  double precision = 0, recall = 0, f1 = 0;
+  int64_t support = 0;
+};
+
+struct Metrics {
+  double accuracy = 0;
+  // Binary view (positive class = 1; for k > 2 one-vs-rest of class 1).
+  int64_t tp = 0, tn = 0, fp = 0, fn = 0;
+  double tpr = 0, tnr = 0, fnr = 0, fpr = 0;
+  std::vector<ClassMetrics> perClass;
+  ClassMetrics macro, weighted;
+  double rocAuc = -1;     ///< -1 when undefined (one class only or no scores)
+  double kappaQuadratic = 0;
+  ConfusionMatrix confusion{2};
+
+  static Metrics compute(const ConfusionMatrix& cm, const std::vector<int>& labels = {},
+                         const std::vector<double>& positiveScores = {});
+  std::string toJson() const;
+  /// sklearn-style classification report table.
+  std::string report(const std::vector<std::string>& classNames) const;
+};
+
+/// ROC AUC of scores for binary labels (ties averaged); -1 when one class is absent.
+double rocAuc(const std::vector<int>& labels, const std::vector<double>& scores);
+double quadraticKappa(const ConfusionMatrix& cm);
+
+}  // namespace slidetrain

@@ -1,0 +1,118 @@
+#include "src/Predictor.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include "distributed/MpiComm.h"
+#include "src/Aggregate.h"
+#include "src/Checkpoint.h"
+#include "src/Inference.h"
+#include "src/Metrics.h"
+#include "src/Trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace slidetrain {
+
+int runPredict(const Config& cfg) {
+  dist::ensureMpiInitialized();
+  auto comm = dist::makeComm("mpi");
+  const bool lead = comm->rank() == 0;
+  at::set_num_threads(threadsPerRank(cfg, dist::localSize()));
+  const std::string runDir = cfg.getString("run_dir");
+  const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
+  const int numClasses = static_cast<int>(cohort.classes.size());
+  const std::string split = cfg.getString("predict.split");
+  if (cohort.indicesOfSplit(split).empty())
+    throw ConfigError("predict.split: no slide of " + cfg.getString("cohort") + " is in split '" + split + "'");
+  SplitData data = prepareSplit(cfg, cohort, split, *comm);
+
+  auto model = buildModel(modelOptionsFromConfig(cfg, numClasses));
+  std::string ckpt = cfg.getString("predict.checkpoint");
+  if (ckpt.empty()) ckpt = (fs::path(runDir) / "checkpoints" / "last.pt").string();
+  loadCheckpoint(ckpt, *model, nullptr);
+
+  InferenceOptions io;
+  io.batchSize = static_cast<int>(cfg.getInt("predict.batch_size"));
+  const int64_t w = cfg.getInt("data.workers");
+  io.workers = w > 0 ? static_cast<int>(w) : threadsPerRank(cfg, dist::localSize());
+  io.norm.mean = cfg.getFloatList("data.mean");
+  io.norm.std = cfg.getFloatList("data.std");
+  io.skipBadPatches = cfg.getString("on_bad_slide") == "skip";
+  const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *comm);
+  if (!lead) return 0;
+
+  // Binary: pooled probability of the positive class (index 1). k > 2: pooled per class, argmax.
+  const std::string method = cfg.getString("predict.aggregation");
+  const int topk = static_cast<int>(cfg.getInt("predict.topk"));
+  const double threshold = cfg.getFloat("predict.threshold");
+  const std::vector<std::string> methods{"mean", "max", "topk"};
+  std::vector<std::vector<std::vector<double>>> perSlide(
+      data.paths.size(), std::vector<std::vector<double>>(numClasses));
+  fs::create_directories(runDir);
+  std::ofstream pcsv(fs::path(runDir) / "patches.csv");
+  pcsv << "slide_id,x,y,level,size,label";
+  for (const auto& c : cohort.classes) pcsv << ",p_" << c;
+  pcsv << "\n";
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    const auto& r = data.samples[i];
+    pcsv << data.slideIds[r.slide] << "," << r.x << "," << r.y << "," << r.level << "," << r.size
+         << "," << r.label;
+    for (int c = 0; c < numClasses; ++c) {
+      const double p = probs[static_cast<int64_t>(i)][c].item<float>();
+      pcsv << "," << p;
+      perSlide[r.slide][c].push_back(p);
+    }
+    pcsv << "\n";
+  }
+
+  auto decide = [&](const std::vector<std::vector<double>>& p, const std::string& m, double* score) {
+    if (numClasses == 2) {
+      *score = poolScores(p[1], m, topk);
+      return *score >= threshold ? 1 : 0;
+    }
+    int best = 0;
+    double bestScore = -1;
+    for (int c = 0; c < numClasses; ++c) {
+      const double s = poolScores(p[c], m, topk);
+      if (s > bestScore) bestScore = s, best = c;
+    }
+    *score = bestScore;
+    return best;
+  };
+  std::ofstream scsv(fs::path(runDir) / "slides.csv");
+  scsv << "slide_id,label,patches";
+  for (const auto& m : methods) scsv << ",score_" << m << ",pred_" << m;
+  scsv << "\n";
+  std::map<std::string, ConfusionMatrix> cms;
+  for (const auto& m : methods) cms.emplace(m, ConfusionMatrix(numClasses));
+  std::vector<int> labels;
+  std::vector<double> scores;
+  for (size_t s = 0; s < data.paths.size(); ++s) {
+    scsv << data.slideIds[s] << "," << cohort.classes[data.slideLabels[s]] << "," << perSlide[s][0].size();
+    for (const auto& m : methods) {
+      double score = 0;
+      const int pred = decide(perSlide[s], m, &score);
+      cms.at(m).add(data.slideLabels[s], pred);
+      scsv << "," << score << "," << cohort.classes[pred];
+      if (m == method) labels.push_back(data.slideLabels[s]), scores.push_back(score);
+    }
+    scsv << "\n";
+  }
+  for (const auto& m : methods)
+    std::printf("slide-level accuracy (%s pooling): %.4f\n", m.c_str(), Metrics::compute(cms.at(m)).accuracy);
+  const Metrics chosen = Metrics::compute(cms.at(method), labels, numClasses == 2 ? scores : std::vector<double>{});
+  std::printf("%s", chosen.report(cohort.classes).c_str());
+  std::printf("held-out slide-level accuracy (%s pooling, %zu slides): %.4f\n", method.c_str(),
+              data.paths.size(), chosen.accuracy);
+  std::printf("wrote %s and %s\n", (fs::path(runDir) / "patches.csv").c_str(),
+              (fs::path(runDir) / "slides.csv").c_str());
+  return 0;
+}
+
+}  // namespace slidetrain

@@ -1,0 +1,224 @@
+#include "src/Tiling.h"
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "wsi/Annotations.h"
+#include "wsi/Errors.h"
+#include "wsi/Slide.h"
+
+namespace fs = std::filesystem;
+
+namespace slidetrain {
+
+TilingSettings TilingSettings::fromConfig(const Config& cfg) {
+  TilingSettings s;
+  s.index.level = static_cast<int>(cfg.getInt("tiling.level"));
+  s.index.size = static_cast<int>(cfg.getInt("tiling.patch_size"));
+  s.index.stride = static_cast<int>(cfg.getInt("tiling.stride"));
+  s.index.minTissue = cfg.getFloat("tiling.min_tissue");
+  s.index.targetMpp = cfg.getOptFloat("tiling.target_mpp");
+  s.index.targetMagnification = cfg.getOptFloat("tiling.target_magnification");
+  if (s.index.targetMpp && s.index.targetMagnification)
+    throw ConfigError("tiling.target_mpp and tiling.target_magnification are both set; set one");
+  s.index.maxWhiteFraction = cfg.getFloat("tiling.max_white_fraction");
+  s.index.maxBlackFraction = cfg.getFloat("tiling.max_black_fraction");
+  s.index.whiteThreshold = static_cast<int>(cfg.getInt("tiling.white_threshold"));
+  s.index.blackThreshold = static_cast<int>(cfg.getInt("tiling.black_threshold"));
+  s.labels.mode = cfg.getString("tiling.label_mode") == "area" ? wsi::LabelOptions::Mode::Area
+                                                               : wsi::LabelOptions::Mode::Centre;
+  s.labels.minArea = cfg.getFloat("tiling.min_label_area");
+  s.labels.grid = static_cast<int>(cfg.getInt("tiling.label_grid"));
+  s.labels.roiOnly = cfg.getBool("tiling.roi_only");
+  s.exportCsv = cfg.getBool("tiling.export_csv");
+  s.tissue.level = static_cast<int>(cfg.getInt("tissue.level"));
+  s.maskDir = cfg.getString("tissue.mask_dir");
+  if (!s.maskDir.empty() && !fs::is_directory(s.maskDir))
+    throw ConfigError("tissue.mask_dir: '" + s.maskDir + "' is not a directory");
+  s.tissue.thumbnailMaxSide = static_cast<int>(cfg.getInt("tissue.thumbnail_max_side"));
+  s.tissue.threshold = cfg.getFloat("tissue.threshold");
+  s.tissue.medianRadius = static_cast<int>(cfg.getInt("tissue.median_radius"));
+  s.tissue.closeRadius = static_cast<int>(cfg.getInt("tissue.close_radius"));
+  s.tissue.minComponentArea = static_cast<int>(cfg.getInt("tissue.min_component_area"));
+  s.tissue.fillHoles = cfg.getBool("tissue.fill_holes");
+  s.mppOverride = cfg.getOptFloat("tiling.mpp_override");
+  s.useAnnotations = cfg.getBool("tiling.use_annotations");
+  s.backgroundClass = cfg.getString("tiling.background_class");
+  s.cacheDir = cfg.getString("cache_dir");
+  s.annotationsDir = (fs::path(cfg.getString("cohort")).parent_path() / "annotations").string();
+  s.skipBadSlides = cfg.getString("on_bad_slide") == "skip";
+  const int64_t t = cfg.getInt("tiling.threads");
+  s.threads = t > 0 ? static_cast<int>(t) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  try {
+    s.index.validate();
+    s.tissue.validate();
+    s.labels.validate();
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+  return s;
+}
+
+wsi::SlideOptions slideOptionsFor(const wsi::CohortEntry& e, const TilingSettings& s) {
+  wsi::SlideOptions o;
+  o.mppOverride = e.mpp ? e.mpp : s.mppOverride;
+  return o;
+}
+
+std::string findAnnotationFile(const std::string& dir, const std::string& slideId) {
+  for (const char* ext : {".geojson", ".json", ".xml"}) {
+    const fs::path p = fs::path(dir) / (slideId + ext);
+    if (fs::exists(p)) return p.string();
+  }
+  return "";
+}
+
+SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings& s,
+                      const std::string& qcDir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto& e = cohort.slides.at(i);
+  SlideTiling r;
+  r.cohortIndex = i;
+  const std::string fp = wsi::slideFingerprint(e.path);
+  const wsi::SlideOptions slideOptions = slideOptionsFor(e, s);
+  // A user mask replaces Otsu for slides that have one; the others fall back to Otsu.
+  wsi::TissueMaskOptions tissue = s.tissue;
+  if (!s.maskDir.empty()) {
+    const fs::path png = fs::path(s.maskDir) / (e.slideId + ".png");
+    if (fs::exists(png)) tissue.maskFile = png.string();
+  }
+  r.userMask = !tissue.maskFile.empty();
+  const std::string cachePath = wsi::patchIndexCachePath(s.cacheDir, e.slideId, fp, s.index,
+                                                         tissue, slideOptions.mppOverride);
+  const std::string qcFile =
+      qcDir.empty() ? "" : (fs::path(qcDir) / (e.slideId + "_tissue.png")).string();
+  std::unique_ptr<wsi::Slide> slide;
+  std::optional<wsi::TissueMask> mask;
+  if (fs::exists(cachePath)) {
+    r.index = wsi::PatchIndex::load(cachePath);
+    r.fromCache = true;
+  } else {
+    slide = wsi::Slide::open(e.path, slideOptions);
+    mask = wsi::TissueMask::compute(*slide, tissue);
+    r.index = wsi::PatchIndex::build(*slide, *mask, s.index, e.labelIndex);
+    fs::create_directories(s.cacheDir);
+    r.index.save(cachePath);  // atomic: concurrent builders never publish half a file
+  }
+  // The QC picture is written whenever the run folder lacks it, cached index or not.
+  if (!qcFile.empty() && !fs::exists(qcFile)) {
+    if (!mask) {
+      slide = wsi::Slide::open(e.path, slideOptions);
+      mask = wsi::TissueMask::compute(*slide, tissue);
+    }
+    fs::create_directories(qcDir);
+    mask->writeQc(mask->thumbnail(), qcFile);
+  }
+  r.tissuePercent = 100.0 * r.index.tissueFraction;
+  // Labels from annotations are applied after loading, so editing them keeps the cached grid.
+  const std::string ann = s.useAnnotations ? findAnnotationFile(s.annotationsDir, e.slideId) : "";
+  if (!ann.empty()) {
+    // Class names match case-insensitively ("Tumor" in ASAP/QuPath files, "tumor" in the CSV).
+    auto lower = [](std::string v) {
+      for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return v;
+    };
+    auto indexOf = [&](const std::string& name) {
+      const std::string n = lower(name);
+      for (size_t c = 0; c < cohort.classes.size(); ++c)
+        if (lower(cohort.classes[c]) == n) return static_cast<int32_t>(c);
+      return static_cast<int32_t>(-1);
+    };
+    // Outside every polygon: the background class (e.g. "normal") when the cohort has it.
+    const int32_t bg = indexOf(s.backgroundClass);
+    r.index.applyAnnotations(wsi::Annotations::read(ann), bg >= 0 ? bg : e.labelIndex, indexOf,
+                             s.labels);
+    r.annotationFile = ann;
+  }
+  r.ok = true;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::string tilingSummary(const wsi::Cohort& cohort, const std::vector<SlideTiling>& results,
+                          const std::string& cacheDir) {
+  size_t ok = 0, patches = 0, cached = 0, skipped = 0;
+  std::string out;
+  for (const auto& r : results) {
+    if (r.ok) {
+      ++ok;
+      patches += r.index.patches.size();
+      cached += r.fromCache;
+    } else {
+      ++skipped;
+      const auto& e = cohort.slides.at(r.cohortIndex);
+      out += "skipped: " + e.slideId + " (" + e.path + "): " + r.error + "\n";
+    }
+  }
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "tiled %zu/%zu slides (%zu from cache), %zu patches, %zu skipped; cache %s\n", ok,
+                results.size(), cached, patches, skipped, cacheDir.c_str());
+  return out + line;
+}
+
+std::vector<SlideTiling> tileCohort(const wsi::Cohort& cohort, const std::vector<size_t>& which,
+                                    const TilingSettings& s, bool progress,
+                                    const std::string& qcDir) {
+  std::vector<SlideTiling> out(which.size());
+  std::atomic<size_t> next{0};
+  std::mutex printMu;
+  std::exception_ptr fatal;
+  size_t done = 0;
+  auto work = [&] {
+    for (size_t k; (k = next++) < which.size();) {
+      const size_t i = which[k];
+      try {
+        out[k] = tileSlide(cohort, i, s, qcDir);
+      } catch (const std::exception& ex) {
+        out[k].cohortIndex = i;
+        out[k].error = ex.what();
+        if (!s.skipBadSlides) {
+          std::lock_guard<std::mutex> lk(printMu);
+          if (!fatal) fatal = std::current_exception();
+          next = which.size();  // stop handing out work
+        }
+      }
+      std::lock_guard<std::mutex> lk(printMu);
+      ++done;
+      if (progress) {
+        const auto& r = out[k];
+        const auto& e = cohort.slides[i];
+        if (r.ok) {
+          char res[96] = "";
+          if (r.index.readSide() != r.index.options.size)
+            std::snprintf(res, sizeof res, "  L%d %d->%dpx", r.index.options.level,
+                          r.index.readSide(), r.index.options.size);
+          std::printf("[%3zu/%zu] %-24s %6zu patches  tissue %5.1f%%  %6.2fs%s%s%s%s\n", done,
+                      which.size(), e.slideId.c_str(), r.index.patches.size(), r.tissuePercent,
+                      r.seconds, res, r.userMask ? "  user mask" : "",
+                      s.labels.roiOnly && r.annotationFile.empty() ? "  (no ROI: whole slide)" : "",
+                      r.fromCache ? "  (cached)" : "");
+        } else {
+          std::printf("[%3zu/%zu] %-24s SKIPPED: %s\n", done, which.size(), e.slideId.c_str(),
+                      r.error.c_str());
+        }
+        std::fflush(stdout);
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const int n = std::max(1, std::min<int>(s.threads, static_cast<int>(which.size())));
+  for (int t = 0; t < n; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  if (fatal) std::rethrow_exception(fatal);
+  return out;
+}
+
+}  // namespace slidetrain

@@ -1,0 +1,29 @@
+#pragma once
+// Cohort CSV: slide_id,path,label[,split][,patient_id][,mpp]. Relative paths are resolved against
+// the CSV's folder. Labels are class names; their sorted order gives class indices.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace slidetrain::wsi {
+
+struct CohortEntry {
+  std::string slideId;
+  std::string path;   ///< absolute or relative to the CSV's folder, as resolved
+  std::string label;  ///< class name
+  int labelIndex = -1;
+  std::string split;  ///< "train", "val", "test" or empty
+  std::string patientId;
+  std::optional<double> mpp;
+};
+
+struct Cohort {
+  std::vector<CohortEntry> slides;
+  std::vector<std::string> classes;  ///< sorted unique labels
+  /// Reads and validates; throws DataError naming the file and line.
+  static Cohort read(const std::string& csvPath);
+  void write(const std::string& csvPath) const;
+  std::vector<size_t> indicesOfSplit(const std::string& split) const;
+};
+
+}  // namespace slidetrain::wsi

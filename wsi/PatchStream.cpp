@@ -1,0 +1,365 @@
+#include "wsi/PatchStream.h"
+
+#include <sched.h>
+
+#include <vips/vips8>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <tuple>
+
+#include "wsi/Errors.h"
+#include "wsi/SlideReader.h"
+#include "wsi/TiffTileReader.h"
+
+namespace slidetrain::wsi {
+
+namespace {
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Resamples a square RGB patch to size x size with libvips (lanczos3 when shrinking).
+void resampleTo(const RgbImage& in, int size, RgbImage& out) {
+  detail::ensureVips();
+  try {
+    vips::VImage v = vips::VImage::new_from_memory(const_cast<uint8_t*>(in.pixels.data()),
+                                                   in.pixels.size(), in.width, in.height, 3,
+                                                   VIPS_FORMAT_UCHAR);
+    v = v.resize(double(size) / in.width,
+                 vips::VImage::option()->set("vscale", double(size) / in.height));
+    if (v.width() < size || v.height() < size)  // rounding: repeat the last row/column
+      v = v.embed(0, 0, std::max(size, v.width()), std::max(size, v.height()),
+                  vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
+    if (v.width() != size || v.height() != size) v = v.crop(0, 0, size, size);
+    out.width = out.height = size;
+    out.pixels.resize(static_cast<size_t>(size) * size * 3);
+    size_t n = 0;
+    void* mem = v.write_to_memory(&n);
+    std::memcpy(out.pixels.data(), mem, std::min(n, out.pixels.size()));
+    g_free(mem);
+  } catch (const vips::VError& e) {
+    vips_error_clear();
+    throw SlideError(std::string("resampling a patch with libvips: ") + e.what());
+  }
+}
+}  // namespace
+
+int defaultStreamWorkers() {
+  cpu_set_t set;
+  int n = 0;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(n, 1, 64);
+}
+
+void StreamOptions::validate() const {
+  if (workers < 1) throw std::invalid_argument("data.workers: must be >= 1");
+  if (prefetchBatches < 1) throw std::invalid_argument("data.prefetch_batches: must be >= 1");
+  if (slideCache < 1) throw std::invalid_argument("data.slide_cache: must be >= 1");
+  if (tileCacheBytes < 0) throw std::invalid_argument("data.tile_cache_mb: must be >= 0");
+  if (groupWindowBatches < 0) throw std::invalid_argument("data.group_window: must be >= 0");
+}
+
+/// An admitted batch: its pixel buffer is allocated on admission and filled in place by the
+/// workers (each patch position is written by exactly one worker, outside the lock).
+struct PatchStream::Slot {
+  Batch batch;
+  std::vector<char> ok;
+  int remaining = 0;
+  std::exception_ptr error;
+  int errorPos = INT_MAX;
+  std::vector<std::string> reasons;
+};
+
+PatchStream::PatchStream(std::vector<std::string> slidePaths, StreamOptions options,
+                         PatchTransform transform, std::vector<SlideOptions> perSlideOptions)
+    : paths_(std::move(slidePaths)),
+      slideOptions_(std::move(perSlideOptions)),
+      options_(std::move(options)),
+      transform_(std::move(transform)) {
+  options_.validate();
+  if (!slideOptions_.empty() && slideOptions_.size() != paths_.size())
+    throw std::invalid_argument("PatchStream: perSlideOptions must match the slide list");
+  tileCache_ = std::make_shared<TileCache>(static_cast<size_t>(options_.tileCacheBytes));
+  tileHint_.assign(paths_.size(), {0, 0});
+  stats_.queueCapacity = options_.prefetchBatches;
+}
+
+PatchStream::~PatchStream() { stopWorkers(); }
+
+void PatchStream::stopWorkers() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_ = true;
+  }
+  workCv_.notify_all();
+  readyCv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void PatchStream::closePassLocked() {
+  if (passOpen_) closedSeconds_ += since(passStart_);
+  passOpen_ = false;
+}
+
+void PatchStream::start(std::vector<std::vector<PatchRequest>> batches) {
+  stopWorkers();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    closePassLocked();
+    batches_ = std::move(batches);
+    admitted_ = nextToDeliver_ = 0;
+    slots_.clear();
+    tasks_.clear();
+    ready_.clear();
+    errors_.clear();
+    stats_.bufferedBytes = 0;
+    stopping_ = false;
+    passOpen_ = true;
+    passStart_ = std::chrono::steady_clock::now();
+    for (const auto& b : batches_) {
+      for (const auto& r : b) {
+        if (r.size <= 0 || r.size != b.front().size)
+          throw std::invalid_argument("PatchStream: patches of one batch must share a positive size");
+      }
+    }
+    admitLocked();
+  }
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+}
+
+void PatchStream::admitLocked() {
+  const int64_t n = static_cast<int64_t>(batches_.size());
+  const int window = options_.groupWindowBatches > 0
+                         ? std::min(options_.groupWindowBatches, options_.prefetchBatches)
+                         : std::max(1, options_.prefetchBatches / 2);
+  for (;;) {
+    const int64_t begin = admitted_, end = std::min<int64_t>(n, begin + window);
+    // Bounded prefetch: never more than prefetchBatches batches beyond what was consumed.
+    if (begin >= n || end > nextToDeliver_ + options_.prefetchBatches) return;
+    struct Keyed {
+      std::tuple<int32_t, int32_t, int64_t, int64_t, int64_t, int> key;
+      Task task;
+    };
+    std::vector<Keyed> keyed;
+    for (int64_t b = begin; b < end; ++b) {
+      const auto& reqs = batches_[b];
+      auto slot = std::make_unique<Slot>();
+      slot->batch.index = b;
+      slot->batch.size = reqs.empty() ? 0 : reqs.front().size;
+      slot->batch.pixels.resize(reqs.size() * slot->batch.size * slot->batch.size * 3);
+      slot->ok.assign(reqs.size(), 0);
+      slot->remaining = static_cast<int>(reqs.size());
+      stats_.bufferedBytes += static_cast<int64_t>(slot->batch.pixels.size());
+      for (int p = 0; p < static_cast<int>(reqs.size()); ++p) {
+        const auto& r = reqs[p];
+        // Tile coordinates in level-0 pixels; before a slide is opened its tile size is unknown
+        // and 256 (the common size) stands in.
+        const auto hint = r.slide >= 0 && size_t(r.slide) < tileHint_.size() ? tileHint_[r.slide]
+                                                                               : std::array<int, 2>{0, 0};
+        const int64_t tw = hint[0] > 0 ? hint[0] : 256, th = hint[1] > 0 ? hint[1] : 256;
+        keyed.push_back({{r.slide, r.level, r.y / th, r.x / tw, b, p}, {b, p}});
+      }
+      const bool empty = reqs.empty();
+      Slot& s = *slot;
+      slots_.emplace(b, std::move(slot));
+      if (empty) finishLocked(b, s);
+    }
+    std::stable_sort(keyed.begin(), keyed.end(),
+                     [](const Keyed& a, const Keyed& b) { return a.key < b.key; });
+    for (const auto& k : keyed) tasks_.push_back(k.task);
+    stats_.peakBufferedBytes = std::max(stats_.peakBufferedBytes, stats_.bufferedBytes);
+    admitted_ = end;
+  }
+}
+
+PatchStream::Handle PatchStream::handle(int32_t index) {
+  if (index < 0 || static_cast<size_t>(index) >= paths_.size())
+    throw SlideError("PatchStream: slide index " + std::to_string(index) + " out of range");
+  std::promise<Handle> promise;
+  {
+    std::unique_lock<std::mutex> lk(cacheMu_);
+    for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+      if (it->first == index) {
+        cache_.splice(cache_.begin(), cache_, it);
+        auto f = it->second;
+        lk.unlock();  // another worker may still be opening it
+        return f.get();
+      }
+    }
+    cache_.emplace_front(index, promise.get_future().share());
+    while (cache_.size() > static_cast<size_t>(options_.slideCache)) cache_.pop_back();
+  }
+  // Open outside the lock: opening can take a while and other workers should not wait on it.
+  Handle h;
+  try {
+    const SlideOptions& so = slideOptions_.empty() ? options_.slideOptions : slideOptions_[index];
+    h.slide = Slide::open(paths_[index], so);
+    if (options_.directReads) {
+      h.reader = TiffTileReader::open(*h.slide, so.background, tileCache_);
+      if (h.reader) {
+        const auto ts = h.reader->tileSize(0);
+        std::lock_guard<std::mutex> lk(mu_);
+        tileHint_[index] = ts;
+      }
+    }
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    std::lock_guard<std::mutex> lk(cacheMu_);
+    for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+      if (it->first == index) {  // forget the failure: the next patch of this slide retries
+        cache_.erase(it);
+        break;
+      }
+    }
+    throw;
+  }
+  promise.set_value(h);
+  return h;
+}
+
+void PatchStream::readPatch(const PatchRequest& r, RgbImage& img, RgbImage& scratch,
+                            bool* direct) {
+  const Handle h = handle(r.slide);
+  const int side = r.readSize > 0 ? r.readSize : r.size;
+  RgbImage& target = side == r.size ? img : scratch;
+  *direct = h.reader && h.reader->tryReadRegion(r.x, r.y, r.level, side, side, target);
+  if (!*direct) target = h.slide->readRegion(r.x, r.y, r.level, side, side);
+  if (side != r.size) resampleTo(scratch, r.size, img);
+  if (transform_) transform_(img, r);
+  if (img.width != r.size || img.height != r.size)
+    throw SlideError("PatchStream: the transform changed the patch size");
+}
+
+void PatchStream::workerLoop() {
+  RgbImage img, scratch;
+  for (;;) {
+    Task t;
+    PatchRequest r;
+    uint8_t* dest = nullptr;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      workCv_.wait(lk, [&] { return stopping_ || !tasks_.empty(); });
+      if (stopping_) return;
+      t = tasks_.front();
+      tasks_.pop_front();
+      r = batches_[t.batch][t.pos];
+      Slot& s = *slots_.at(t.batch);
+      dest = s.batch.pixels.data() + static_cast<size_t>(t.pos) * r.size * r.size * 3;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    bool direct = false;
+    std::exception_ptr err;
+    std::string reason;
+    try {
+      readPatch(r, img, scratch, &direct);
+      std::memcpy(dest, img.pixels.data(), img.pixels.size());
+    } catch (const std::exception& e) {
+      reason = paths_[r.slide < 0 || size_t(r.slide) >= paths_.size() ? 0 : r.slide] +
+               ": patch " + std::to_string(r.id) + " at (" + std::to_string(r.x) + ", " +
+               std::to_string(r.y) + ") level " + std::to_string(r.level) + ": " + e.what();
+      err = std::make_exception_ptr(SlideError(reason));
+    }
+    const double seconds = since(t0);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.readSeconds += seconds;
+      if (!err) {
+        (direct ? stats_.directPatches : stats_.fallbackPatches) += 1;
+        if (!direct) stats_.decodedBytes += static_cast<int64_t>(r.readSize > 0 ? r.readSize : r.size) *
+                                            (r.readSize > 0 ? r.readSize : r.size) * 3;
+      }
+      auto it = slots_.find(t.batch);
+      if (it != slots_.end()) {
+        Slot& s = *it->second;
+        if (err) {
+          if (options_.skipBadPatches) {
+            s.reasons.push_back(reason);
+          } else if (t.pos < s.errorPos) {
+            s.error = err, s.errorPos = t.pos;
+          }
+        } else {
+          s.ok[t.pos] = 1;
+        }
+        if (--s.remaining == 0) finishLocked(t.batch, s);
+      }
+    }
+  }
+}
+
+void PatchStream::finishLocked(int64_t index, Slot& s) {
+  const auto& reqs = batches_[index];
+  stats_.bufferedBytes -= static_cast<int64_t>(s.batch.pixels.size());
+  if (s.error) {
+    errors_[index] = s.error;
+  } else {
+    Batch& b = s.batch;
+    const size_t px = static_cast<size_t>(b.size) * b.size * 3;
+    size_t kept = 0;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (!s.ok[i]) continue;
+      if (kept != i) std::memmove(b.pixels.data() + kept * px, b.pixels.data() + i * px, px);
+      b.labels.push_back(reqs[i].label);
+      b.ids.push_back(reqs[i].id);
+      b.requests.push_back(reqs[i]);
+      ++kept;
+    }
+    b.pixels.resize(kept * px);
+    stats_.patches += static_cast<int64_t>(kept);
+    stats_.bytes += static_cast<int64_t>(b.pixels.size());
+    stats_.skipped += static_cast<int64_t>(s.reasons.size());
+    for (auto& r : s.reasons)
+      if (stats_.skippedReasons.size() < 20) stats_.skippedReasons.push_back(std::move(r));
+    ready_.emplace(index, std::move(b));
+  }
+  slots_.erase(index);  // `s` dies here
+  readyCv_.notify_all();
+}
+
+std::optional<Batch> PatchStream::next() {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lk(mu_);
+  if (nextToDeliver_ >= static_cast<int64_t>(batches_.size())) {
+    closePassLocked();
+    return std::nullopt;
+  }
+  fillSum_ += double(ready_.size()) / options_.prefetchBatches;
+  ++fillSamples_;
+  readyCv_.wait(lk, [&] { return ready_.count(nextToDeliver_) || errors_.count(nextToDeliver_); });
+  stats_.waitSeconds += since(t0);
+  std::exception_ptr err;
+  std::optional<Batch> out;
+  if (auto e = errors_.find(nextToDeliver_); e != errors_.end()) {
+    err = e->second;
+    errors_.erase(e);
+  } else {
+    out = std::move(ready_.extract(nextToDeliver_).mapped());
+  }
+  ++nextToDeliver_;
+  const size_t before = tasks_.size();
+  admitLocked();
+  if (nextToDeliver_ >= static_cast<int64_t>(batches_.size())) closePassLocked();
+  const bool more = tasks_.size() != before;
+  lk.unlock();
+  if (more) workCv_.notify_all();
+  if (err) std::rethrow_exception(err);
+  return out;
+}
+
+StreamStats PatchStream::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  StreamStats s = stats_;
+  s.elapsedSeconds = closedSeconds_ + (passOpen_ ? since(passStart_) : 0);
+  const auto c = tileCache_->counters();
+  s.tilesDecoded = c.decodes;
+  s.tileCacheHits = c.hits;
+  s.decodedBytes += c.decodedBytes;
+  s.queued = static_cast<int>(ready_.size());
+  s.meanQueueFill = fillSamples_ ? fillSum_ / fillSamples_ : 0;
+  return s;
+}
+
+}  // namespace slidetrain::wsi

@@ -1,0 +1,227 @@
+// Synthetic H&E-like cohort. Each slide is one lazy libvips expression (perlin tissue field,
+// worley nuclei, gaussian grain, analytic tumour ellipses) evaluated tile by tile while tiffsave
+// streams a tiled JPEG pyramid, so a gigapixel slide never sits in memory. All randomness comes
+// from splitmix64 streams seeded by (options.seed, slide index), so the bytes are reproducible.
+#include "wsi/SynthCohort.h"
+
+#include <vips/vips8>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "wsi/Annotations.h"
+#include "wsi/Errors.h"
+#include "wsi/SlideReader.h"
+
+namespace slidetrain::wsi {
+namespace {
+
+using vips::VImage;
+
+/// splitmix64: tiny, portable, and unlike std:: distributions the same on every platform.
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform(double lo = 0, double hi = 1) { return lo + (hi - lo) * (next() >> 11) * 0x1.0p-53; }
+  int seed() { return int(next() & 0x7fffffff); }
+};
+
+struct Ellipse {
+  double cx, cy, a, b, angle;  // level-0 pixels
+  bool contains(double x, double y) const {
+    const double c = std::cos(angle), s = std::sin(angle);
+    const double u = ((x - cx) * c + (y - cy) * s) / a, v = (-(x - cx) * s + (y - cy) * c) / b;
+    return u * u + v * v < 1;
+  }
+};
+
+VImage constant(const VImage& like, std::vector<double> rgb) {
+  return (VImage::black(like.width(), like.height(), VImage::option()->set("bands", 3)) + rgb);
+}
+
+/// Picks 1-3 ellipses centred in tissue, sized so that together they cover ~20-40 % of it.
+std::vector<Ellipse> tumourEllipses(const std::vector<uint8_t>& tissueLow, int lw, int lh,
+                                    double scale, Rng& rng) {
+  std::vector<int> tissuePx;
+  for (int i = 0; i < lw * lh; ++i)
+    if (tissueLow[i]) tissuePx.push_back(i);
+  std::vector<Ellipse> out;
+  if (tissuePx.empty()) return out;
+  const int n = 1 + int(rng.next() % 3);
+  const double target = rng.uniform(0.22, 0.35) * double(tissuePx.size()) * scale * scale / n;
+  for (int k = 0; k < n; ++k) {
+    Ellipse best{};
+    double bestInside = -1;
+    for (int tries = 0; tries < 24; ++tries) {  // prefer ellipses lying mostly over tissue
+      const int p = tissuePx[rng.next() % tissuePx.size()];
+      const double ratio = rng.uniform(0.55, 1.0);
+      Ellipse e{(p % lw + 0.5) * scale, (p / lw + 0.5) * scale, 0, 0, rng.uniform(0, M_PI)};
+      e.a = std::sqrt(target / (M_PI * ratio)), e.b = e.a * ratio;
+      int inside = 0, total = 0;
+      for (int y = 0; y < lh; ++y)
+        for (int x = 0; x < lw; ++x)
+          if (e.contains((x + 0.5) * scale, (y + 0.5) * scale)) ++total, inside += tissueLow[y * lw + x];
+      const double frac = total ? double(inside) / total : 0;
+      if (frac > bestInside) bestInside = frac, best = e;
+    }
+    out.push_back(best);
+  }
+  return out;
+}
+
+AnnotationPolygon ellipsePolygon(const Ellipse& e) {
+  AnnotationPolygon poly;
+  poly.className = "tumor";
+  poly.rings.emplace_back();
+  for (int i = 0; i < 64; ++i) {
+    const double t = 2 * M_PI * i / 64, c = std::cos(e.angle), s = std::sin(e.angle);
+    const double u = e.a * std::cos(t), v = e.b * std::sin(t);
+    poly.rings[0].push_back({std::round((e.cx + u * c - v * s) * 100) / 100,
+                             std::round((e.cy + u * s + v * c) * 100) / 100});
+  }
+  return poly;
+}
+
+void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSeed, bool tumour,
+                Annotations& annotations) {
+  Rng rng{slideSeed};
+  const int W = o.width, H = o.height;
+  // Tissue: low-resolution perlin field (also used to place tumours), upsampled lazily.
+  const double scale = std::max(4.0, std::ceil(std::max(W, H) / 512.0));
+  const int lw = int(std::ceil(W / scale)), lh = int(std::ceil(H / scale));
+  VImage field = VImage::perlin(lw, lh, VImage::option()->set("cell_size", std::max(8, std::max(lw, lh) / 3))
+                                            ->set("seed", rng.seed()));
+  field = field + 0.5 * VImage::perlin(lw, lh, VImage::option()->set("cell_size", std::max(4, std::max(lw, lh) / 10))
+                                                   ->set("seed", rng.seed()));
+  const double cut = 0.02;
+  field = field.copy_memory();
+  const auto* fp = static_cast<const float*>(field.data());
+  std::vector<uint8_t> tissueLow(size_t(lw) * lh);
+  for (size_t i = 0; i < tissueLow.size(); ++i) tissueLow[i] = fp[i] > cut;
+  std::vector<Ellipse> ellipses;
+  if (tumour) ellipses = tumourEllipses(tissueLow, lw, lh, scale, rng);
+  for (const auto& e : ellipses) annotations.add(ellipsePolygon(e));
+
+  VImage up = field.resize(scale, VImage::option()->set("kernel", VIPS_KERNEL_LINEAR))
+                  .crop(0, 0, W, H);
+  VImage alpha = (up - cut) * 60;
+  alpha = (alpha > 0.0).ifthenelse(alpha, 0.0);
+  alpha = (alpha < 1.0).ifthenelse(alpha, 1.0);  // soft edge, 0..1
+  // Nuclei: worley distance below a radius; tumour nuclei are denser, larger, darker.
+  auto nuclei = [&](int cell, double radius) {
+    VImage d = VImage::worley(W, H, VImage::option()->set("cell_size", cell)->set("seed", rng.seed()));
+    VImage n = (d * -1 + radius);  // > 0 inside a nucleus
+    n = (n > 0.0).ifthenelse(n, 0.0);
+    return (n < 1.0).ifthenelse(n, 1.0);
+  };
+  VImage normalNuc = nuclei(30, 2.6);
+  VImage stromaTex = VImage::perlin(W, H, VImage::option()->set("cell_size", 16)->set("seed", rng.seed()));
+  VImage eosin = constant(up, {232, 158, 198}) + stromaTex * 24;
+  VImage tissue = eosin * (normalNuc * -1 + 1) + constant(up, {120, 80, 165}) * normalNuc;
+  if (!ellipses.empty()) {
+    VImage xy = VImage::xyz(W, H).cast(VIPS_FORMAT_FLOAT);
+    VImage x = xy.extract_band(0), y = xy.extract_band(1);
+    VImage inTumour;
+    for (const auto& e : ellipses) {
+      const double c = std::cos(e.angle), s = std::sin(e.angle);
+      VImage u = ((x - e.cx) * c + (y - e.cy) * s) / e.a;
+      VImage v = ((x - e.cx) * -s + (y - e.cy) * c) / e.b;
+      VImage m = (u * u + v * v) < 1.0;
+      inTumour = inTumour.is_null() ? m : (inTumour | m);
+    }
+    VImage tumourNuc = nuclei(14, 4.2);
+    VImage tumourTissue = (eosin - 20) * (tumourNuc * -1 + 1) + constant(up, {70, 35, 120}) * tumourNuc;
+    tissue = inTumour.ifthenelse(tumourTissue, tissue);
+  }
+  VImage background = constant(up, {240, 238, 242});
+  VImage grain = VImage::gaussnoise(W, H, VImage::option()->set("sigma", 3.0)->set("mean", 0.0)
+                                              ->set("seed", rng.seed()));
+  VImage rgb = background * (alpha * -1 + 1) + tissue * alpha + grain;
+  rgb = rgb.cast(VIPS_FORMAT_UCHAR).copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
+  const double pxPerMm = 1000.0 / o.mpp;
+  rgb.tiffsave(file.c_str(), VImage::option()
+                                 ->set("tile", true)
+                                 ->set("tile_width", o.tileSize)
+                                 ->set("tile_height", o.tileSize)
+                                 ->set("pyramid", true)
+                                 ->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_JPEG)
+                                 ->set("Q", o.jpegQuality)
+                                 ->set("resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM)
+                                 ->set("xres", pxPerMm)
+                                 ->set("yres", pxPerMm)
+                                 ->set("strip", true));
+}
+
+}  // namespace
+
+void SynthOptions::validate() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("synth: " + what); };
+  if (numSlides < 1) fail("numSlides must be >= 1");
+  if (width < 64 || height < 64) fail("width and height must be >= 64");
+  if (!(mpp > 0)) fail("mpp must be positive");
+  if (!(tumorFraction >= 0 && tumorFraction <= 1)) fail("tumorFraction must be in 0..1");
+  if (!(testFraction >= 0 && testFraction < 1)) fail("testFraction must be in 0..1 (exclusive)");
+  if (tileSize < 16 || tileSize % 16) fail("tileSize must be a positive multiple of 16");
+  if (jpegQuality < 1 || jpegQuality > 100) fail("jpegQuality must be in 1..100");
+}
+
+void synthesizeCohort(const std::string& outDir, const SynthOptions& options) {
+  options.validate();
+  detail::ensureVips();
+  namespace fs = std::filesystem;
+  fs::create_directories(fs::path(outDir) / "slides");
+  fs::create_directories(fs::path(outDir) / "annotations");
+  Rng master{options.seed * 0x9e3779b97f4a7c15ull + 0x1234567ull};
+  // Labels: exactly round(n * tumorFraction) tumours, placed by a seeded shuffle. Splits are
+  // stratified per label so that the test split holds both classes whenever it can.
+  const int n = options.numSlides;
+  const int nTumour = int(std::lround(n * options.tumorFraction));
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  for (int i = n - 1; i > 0; --i) std::swap(order[i], order[int(master.next() % uint64_t(i + 1))]);
+  std::vector<bool> isTumour(n, false), isTest(n, false);
+  for (int k = 0; k < nTumour; ++k) isTumour[order[k]] = true;
+  // Largest-remainder apportionment: round(n * testFraction) test slides shared by the classes.
+  std::vector<int> members[2];
+  for (int i = 0; i < n; ++i) members[isTumour[i] ? 1 : 0].push_back(i);
+  int quota[2];
+  double remainder[2];
+  for (int c = 0; c < 2; ++c) {
+    const double q = members[c].size() * options.testFraction;
+    quota[c] = int(std::floor(q));
+    remainder[c] = q - quota[c];
+  }
+  int left = int(std::lround(n * options.testFraction)) - quota[0] - quota[1];
+  for (int c : {remainder[1] >= remainder[0] ? 1 : 0, remainder[1] >= remainder[0] ? 0 : 1})
+    if (left > 0 && quota[c] < int(members[c].size())) ++quota[c], --left;
+  for (int c = 0; c < 2; ++c)
+    for (int k = 0; k < quota[c]; ++k) isTest[members[c][members[c].size() - 1 - k]] = true;
+  std::ofstream csv(fs::path(outDir) / "cohort.csv");
+  csv << "slide_id,path,label,split\n";
+  for (int i = 0; i < n; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "synth_%03d", i);
+    const std::string slidePath = (fs::path(outDir) / "slides" / (std::string(id) + ".tiff")).string();
+    Annotations annotations;
+    try {
+      writeSlide(slidePath, options, master.next(), isTumour[i], annotations);
+    } catch (const vips::VError& e) {
+      vips_error_clear();
+      throw SlideError("cannot write synthetic slide '" + slidePath + "': " + e.what());
+    }
+    annotations.writeGeoJson((fs::path(outDir) / "annotations" / (std::string(id) + ".geojson")).string());
+    csv << id << ",slides/" << id << ".tiff," << (isTumour[i] ? "tumor" : "normal") << ','
+        << (isTest[i] ? "test" : "train") << "\n";
+  }
+  if (!csv.flush()) throw DataError("cannot write '" + outDir + "/cohort.csv'");
+}
+
+}  // namespace slidetrain::wsi
