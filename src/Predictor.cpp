@@ -13,6 +13,7 @@
 #include "src/Checkpoint.h"
 #include "src/Inference.h"
 #include "src/Metrics.h"
+#include "src/Settings.h"
 #include "src/Trainer.h"
 
 namespace fs = std::filesystem;
@@ -39,11 +40,12 @@ int runPredict(const Config& cfg) {
 
   InferenceOptions io;
   io.batchSize = static_cast<int>(cfg.getInt("predict.batch_size"));
-  const int64_t w = cfg.getInt("data.workers");
-  io.workers = w > 0 ? static_cast<int>(w) : threadsPerRank(cfg, dist::localSize());
-  io.norm.mean = cfg.getFloatList("data.mean");
-  io.norm.std = cfg.getFloatList("data.std");
-  io.skipBadPatches = cfg.getString("on_bad_slide") == "skip";
+  const wsi::StreamOptions so = streamOptionsFromConfig(cfg, dist::localSize());
+  io.workers = so.workers;
+  io.prefetchBatches = so.prefetchBatches;
+  io.slideCache = so.slideCache;
+  io.skipBadPatches = so.skipBadPatches;
+  io.norm = normFromConfig(cfg);
   const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *comm);
   if (!lead) return 0;
 

@@ -1,5 +1,7 @@
 #include "src/Trainer.h"
 
+#include "src/Settings.h"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -28,20 +30,6 @@ namespace fs = std::filesystem;
 
 namespace slidetrain {
 
-ModelOptions modelOptionsFromConfig(const Config& cfg, int numClasses) {
-  ModelOptions m;
-  m.name = cfg.getString("model.name");
-  m.numClasses = numClasses;
-  m.inputSize = static_cast<int>(cfg.getInt("tiling.patch_size"));
-  m.activation = cfg.getString("model.activation");
-  m.batchNorm = cfg.getBool("model.batch_norm");
-  m.bnPosition = cfg.getString("model.bn_position");
-  m.dropout = cfg.getFloat("model.dropout");
-  m.head = cfg.getString("model.head");
-  m.validate();
-  return m;
-}
-
 int threadsPerRank(const Config& cfg, int localSize) {
   const int64_t t = cfg.getInt("train.threads");
   if (t > 0) return static_cast<int>(t);
@@ -50,50 +38,6 @@ int threadsPerRank(const Config& cfg, int localSize) {
 }
 
 namespace {
-
-Normalization normFromConfig(const Config& cfg) {
-  Normalization n;
-  n.mean = cfg.getFloatList("data.mean");
-  n.std = cfg.getFloatList("data.std");
-  if (n.mean.size() != 3) throw ConfigError("data.mean: expected 3 values");
-  if (n.std.size() != 3) throw ConfigError("data.std: expected 3 values");
-  return n;
-}
-
-wsi::AugmentOptions augmentFromConfig(const Config& cfg) {
-  wsi::AugmentOptions a;
-  a.flips = cfg.getBool("augment.flips");
-  a.rot90 = cfg.getBool("augment.rot90");
-  a.brightness = cfg.getFloat("augment.brightness");
-  a.contrast = cfg.getFloat("augment.contrast");
-  a.saturation = cfg.getFloat("augment.saturation");
-  a.hue = cfg.getFloat("augment.hue");
-  return a;
-}
-
-OptimizerOptions optimizerFromConfig(const Config& cfg) {
-  OptimizerOptions o;
-  o.name = cfg.getString("optimizer.name");
-  o.lr = cfg.getFloat("optimizer.lr");
-  o.momentum = cfg.getFloat("optimizer.momentum");
-  o.weightDecay = cfg.getFloat("optimizer.weight_decay");
-  o.beta1 = cfg.getFloat("optimizer.beta1");
-  o.beta2 = cfg.getFloat("optimizer.beta2");
-  o.eps = cfg.getFloat("optimizer.eps");
-  o.validate();
-  return o;
-}
-
-ScheduleOptions scheduleFromConfig(const Config& cfg) {
-  ScheduleOptions s;
-  s.name = cfg.getString("schedule.name");
-  s.gamma = cfg.getFloat("schedule.gamma");
-  s.milestones = cfg.getFloatList("schedule.milestones");
-  s.warmupSteps = cfg.getInt("schedule.warmup_steps");
-  s.minLr = cfg.getFloat("schedule.min_lr");
-  s.validate();
-  return s;
-}
 
 double seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -155,12 +99,7 @@ int runTrain(const Config& cfg) {
   wsi::PatchTransform transform = [&](wsi::RgbImage& img, const wsi::PatchRequest& r) {
     if (aug.any()) wsi::augmentPatch(img, aug, dist::mixSeed(seed, currentEpoch, r.id, 0xA06));
   };
-  wsi::StreamOptions so;
-  const int64_t w = cfg.getInt("data.workers");
-  so.workers = w > 0 ? static_cast<int>(w) : threadsPerRank(cfg, dist::localSize());
-  so.prefetchBatches = static_cast<int>(cfg.getInt("data.prefetch_batches"));
-  so.slideCache = static_cast<int>(cfg.getInt("data.slide_cache"));
-  so.skipBadPatches = cfg.getString("on_bad_slide") == "skip";
+  const wsi::StreamOptions so = streamOptionsFromConfig(cfg, dist::localSize());
   wsi::PatchStream stream(train.paths, so, transform, train.slideOptions);
 
   std::ofstream metricsOut;

@@ -8,9 +8,6 @@ namespace slidetrain {
 /// Runs training as configured; returns the process exit code. Collective over MPI_COMM_WORLD.
 int runTrain(const Config& cfg);
 
-/// Builds model options / normalisation / augmentation from the config (shared with predict).
-ModelOptions modelOptionsFromConfig(const Config& cfg, int numClasses);
-
 /// Torch intra-op threads for this rank: train.threads, else cores shared among local ranks.
 int threadsPerRank(const Config& cfg, int localSize);
 

@@ -1,0 +1,21 @@
+#pragma once
+// Typed option structs of every layer, filled from the Config in one place (train, predict,
+// cv and benches share them).
+#include "src/BatchTensor.h"
+#include "src/Config.h"
+#include "src/ModelZoo.h"
+#include "src/Optim.h"
+#include "wsi/Augment.h"
+#include "wsi/PatchStream.h"
+
+namespace slidetrain {
+
+ModelOptions modelOptionsFromConfig(const Config& cfg, int numClasses);
+Normalization normFromConfig(const Config& cfg);
+wsi::AugmentOptions augmentFromConfig(const Config& cfg);
+OptimizerOptions optimizerFromConfig(const Config& cfg);
+ScheduleOptions scheduleFromConfig(const Config& cfg);
+/// data.* stream settings; `localSize` ranks share the node's cores.
+wsi::StreamOptions streamOptionsFromConfig(const Config& cfg, int localSize);
+
+}  // namespace slidetrain
