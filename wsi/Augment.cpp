@@ -1,4 +1,5 @@
 #include "wsi/Augment.h"
+#include "wsi/Random.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,19 +10,6 @@
 namespace slidetrain::wsi {
 
 namespace {
-
-// A local splitmix64 stream: wsi must not depend on distributed/, and the sequence must be
-// identical on every platform (std:: distributions are not).
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform(double a, double b) { return a + (b - a) * ((next() >> 11) * 0x1.0p-53); }
-};
 
 // Rounds half away from zero like std::lround, without its cost (v >= 0 where it matters).
 inline uint8_t clamp8(double v) {

@@ -14,25 +14,13 @@
 
 #include "wsi/Annotations.h"
 #include "wsi/Errors.h"
+#include "wsi/Random.h"
 #include "wsi/SlideReader.h"
 
 namespace slidetrain::wsi {
 namespace {
 
 using vips::VImage;
-
-/// splitmix64: tiny, portable, and unlike std:: distributions the same on every platform.
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double uniform(double lo = 0, double hi = 1) { return lo + (hi - lo) * (next() >> 11) * 0x1.0p-53; }
-  int seed() { return int(next() & 0x7fffffff); }
-};
 
 struct Ellipse {
   double cx, cy, a, b, angle;  // level-0 pixels
