@@ -3,6 +3,8 @@
 // background and most scanner shading are grey, which is why saturation separates them.
 #include "wsi/TissueMask.h"
 
+#include "wsi/ImageIo.h"
+
 #include <vips/vips8>
 
 #include <algorithm>
@@ -228,16 +230,7 @@ void TissueMask::writeQc(const RgbImage& thumb, const std::string& pngPath) cons
         p[0] = uint8_t(p[0] * 3 / 4), p[1] = uint8_t(p[1] * 3 / 4 + 64), p[2] = uint8_t(p[2] * 3 / 4);
       }
     }
-  detail::ensureVips();
-  try {
-    vips::VImage img = vips::VImage::new_from_memory(out.pixels.data(), out.pixels.size(),
-                                                     out.width, out.height, 3,
-                                                     VIPS_FORMAT_UCHAR);
-    img.pngsave(pngPath.c_str());
-  } catch (const vips::VError& e) {
-    vips_error_clear();
-    throw DataError("cannot write tissue QC picture '" + pngPath + "': " + e.what());
-  }
+  writePng(out, pngPath, "tissue QC picture");
 }
 
 }  // namespace slidetrain::wsi
