@@ -2,12 +2,15 @@
 // 1. Bus bandwidth of MpiComm (and NcclComm when a GPU is visible) from 1 KB to maxMB:
 //    busbw = algbw * 2(n-1)/n, the nccl-tests convention (comparable across world sizes).
 // 2. GradSync on ResNet-50-shaped gradients (161 tensors, 25.56 M floats) against one flat
-//    MPI_Allreduce of the same bytes measured in the same run; prints the ratio.
+//    MPI_Allreduce of the same bytes measured in the same run (best of 3 rounds each); prints
+//    the speed ratio flat / GradSync cost (target >= 0.9), for the communication-thread path
+//    and the polled MPI_Iallreduce path (CommOptions::commThread = false).
 #include <mpi.h>
 
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -121,41 +124,91 @@ int main(int argc, char** argv) {
   }
 #endif
 
-  ResNet50Shapes model;
+  // GradSync against one flat MPI_Allreduce of the same bytes. Three rounds; in each round every
+  // variant is timed once (10 steps), and the best round of each is kept: on a shared machine
+  // the minimum is the measurement least disturbed by other jobs. Both GradSync variants get
+  // their own model (hooks) and communicator; the same collectives run in the same order on
+  // every rank.
+  CommOptions polled;
+  polled.commThread = false;
+  auto pollComm = makeComm("mpi", polled);
+  ResNet50Shapes model, model2;
   int64_t total = 0;
-  auto params = model.parameters();
+  auto params = model.parameters(), params2 = model2.parameters();
   for (auto& p : params) {
     p.requires_grad_(true);
     total += p.numel();
   }
-  GradSync sync(comm, model);
+  for (auto& p : params2) p.requires_grad_(true);
+  GradSync sync(comm, model), syncPolled(pollComm, model2);
   // A backward that costs almost nothing: d(sum p)/dp = 1, produced in reverse registration
   // order like a real network's backward, so GradSync's hooks and buckets do the work.
-  auto step = [&](bool synced) {
-    sync.setSyncEnabled(synced);
+  auto step = [](GradSync& gs, std::vector<at::Tensor>& ps, bool synced) {
+    gs.setSyncEnabled(synced);
     at::Tensor loss = at::zeros({});
-    for (auto& p : params) loss = loss + p.sum();
+    for (auto& p : ps) loss = loss + p.sum();
     loss.backward();
-    sync.finalize();
-    for (auto& p : params) p.mutable_grad() = at::Tensor();
+    gs.finalize();
+    // What the trainer's optimizer->zero_grad() does in libtorch 1.13: zero .grad in place.
+    for (auto& p : ps)
+      if (p.grad().defined()) p.mutable_grad().zero_();
   };
   const int iters = 10;
-  const double tLocal = timeIt(*comm, iters, [&] { step(false); });
-  const double tSync = timeIt(*comm, iters, [&] { step(true); });
   at::Tensor flat = at::ones({total});
-  const double tFlat = timeIt(*comm, iters, [&] {
-    MPI_Allreduce(MPI_IN_PLACE, flat.data_ptr(), static_cast<int>(total), MPI_FLOAT, MPI_SUM,
-                  MPI_COMM_WORLD);
-  });
+  double tLocal = 1e30, tSync = 1e30, tPolled = 1e30, tFlat = 1e30, tChunked = 1e30;
+  const int64_t chunk = 25 * 1024 * 1024 / 4;  // GradSync's default bucket cap, in floats
+  for (int round = 0; round < 3; ++round) {
+    tLocal = std::min(tLocal, timeIt(*comm, iters, [&] { step(sync, params, false); }));
+    tSync = std::min(tSync, timeIt(*comm, iters, [&] { step(sync, params, true); }));
+    tPolled = std::min(tPolled, timeIt(*comm, iters, [&] { step(syncPolled, params2, true); }));
+    tFlat = std::min(tFlat, timeIt(*comm, iters, [&] {
+      MPI_Allreduce(MPI_IN_PLACE, flat.data_ptr(), static_cast<int>(total), MPI_FLOAT, MPI_SUM,
+                    MPI_COMM_WORLD);
+    }));
+    // Diagnostic: the same bytes as back-to-back blocking all-reduces of bucket-sized chunks
+    // (no backward, no hooks): what bucketing alone does to the communication time.
+    tChunked = std::min(tChunked, timeIt(*comm, iters, [&] {
+      for (int64_t off = 0; off < total; off += chunk)
+        MPI_Allreduce(MPI_IN_PLACE, flat.data_ptr<float>() + off,
+                      static_cast<int>(std::min(chunk, total - off)), MPI_FLOAT, MPI_SUM,
+                      MPI_COMM_WORLD);
+    }));
+  }
+  // Sanity check, so that a fast but wrong path cannot pass: every rank's gradient is 1 + rank
+  // (all ones plus a rank-dependent accumulated micro-batch), so the mean is 1 + (n-1)/2.
+  {
+    const int n = comm->size();
+    for (auto* v : {&params, &params2}) {
+      GradSync& gs = v == &params ? sync : syncPolled;
+      for (auto& p : *v) p.mutable_grad() = at::full_like(p, static_cast<float>(comm->rank()));
+      gs.setSyncEnabled(true);
+      at::Tensor loss = at::zeros({});
+      for (auto& p : *v) loss = loss + p.sum();
+      loss.backward();
+      gs.finalize();
+      for (auto& p : *v)
+        if (!at::allclose(p.grad(), at::full_like(p, 1.0f + (n - 1) / 2.0f))) {
+          std::fprintf(stderr, "rank %d: GradSync produced a wrong average\n", comm->rank());
+          return 1;
+        }
+    }
+  }
   if (comm->rank() == 0) {
+    const double cost = tSync - tLocal, costPolled = tPolled - tLocal;
     std::printf("\nGradSync, ResNet-50 gradient shapes: %zu tensors, %.2f M floats, %zu buckets "
-                "(25 MB, first 1 MB), %d ranks\n",
-                params.size(), total / 1e6, sync.numBuckets(), comm->size());
-    std::printf("  backward alone (sync off)        %9.2f ms\n", tLocal * 1e3);
-    std::printf("  backward + GradSync + finalize   %9.2f ms\n", tSync * 1e3);
-    std::printf("  GradSync cost (difference)       %9.2f ms\n", (tSync - tLocal) * 1e3);
-    std::printf("  one flat MPI_Allreduce, same bytes %7.2f ms\n", tFlat * 1e3);
-    std::printf("  ratio GradSync cost / flat all-reduce = %.2f\n", (tSync - tLocal) / tFlat);
+                "(25 MB, first 1 MB), %d ranks; best of 3 rounds x %d steps\n",
+                params.size(), total / 1e6, sync.numBuckets(), comm->size(), iters);
+    std::printf("  backward alone (sync off)                   %9.2f ms\n", tLocal * 1e3);
+    std::printf("  backward + GradSync + finalize (comm thread) %8.2f ms\n", tSync * 1e3);
+    std::printf("  backward + GradSync + finalize (polled)     %9.2f ms\n", tPolled * 1e3);
+    std::printf("  GradSync cost, comm thread (difference)     %9.2f ms\n", cost * 1e3);
+    std::printf("  GradSync cost, polled MPI_Iallreduce        %9.2f ms\n", costPolled * 1e3);
+    std::printf("  one flat MPI_Allreduce, same bytes          %9.2f ms\n", tFlat * 1e3);
+    std::printf("  (diagnostic) same bytes in 25 MB chunks     %9.2f ms\n", tChunked * 1e3);
+    std::printf("  speed GradSync / flat all-reduce = flat / cost = %.2f  (target >= 0.9)  %s\n",
+                tFlat / cost, tFlat / cost >= 0.9 ? "MET" : "MISSED");
+    std::printf("  speed polled GradSync / flat all-reduce        = %.2f\n", tFlat / costPolled);
+    std::printf("  speed GradSync / chunked all-reduces           = %.2f\n", tChunked / cost);
   }
   return 0;
 }

@@ -20,7 +20,8 @@ std::string rankHost();
                                  const std::string& reason);
 /// Text of an MPI error code (MPI_Error_string).
 std::string mpiErrorString(int code);
-/// True when MPI gave MPI_THREAD_MULTIPLE; otherwise callers serialise MPI calls with mpiMutex().
+/// True when MPI gave MPI_THREAD_MULTIPLE; otherwise callers serialise MPI calls with mpiMutex()
+/// and MpiComm has no communication thread (allReduceAsync falls back to polled MPI_Iallreduce).
 bool mpiThreadMultiple();
 std::mutex& mpiMutex();
 

@@ -30,6 +30,11 @@ class Work {
 struct CommOptions {
   /// Every collective must complete within this time, else the job is aborted naming the rank.
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+  /// MPI backend: run allReduceAsync on the communicator's background thread (blocking
+  /// MPI_Allreduce on a private communicator, Horovod's design) so it progresses while the
+  /// caller computes. Needs MPI_THREAD_MULTIPLE; without it (or when false) allReduceAsync is
+  /// MPI_Iallreduce completed by MPI_Test polling. Must be the same on every rank. NCCL ignores it.
+  bool commThread = true;
 };
 
 class Comm {

@@ -1,10 +1,21 @@
 // GradSync: bucketed, backward-overlapped gradient averaging (the DDP reducer, minus the parts
 // slidetrain does not need: no sparse gradients, no graph-dependent unused-parameter search).
+//
+// Gradients as bucket views (PyTorch DDP's gradient_as_bucket_view): after the first synced
+// step each parameter's .grad() aliases its slice of the bucket's flat buffer. AccumulateGrad
+// then accumulates straight into the bucket, a hook on the AccumulateGrad node (it runs after
+// the accumulation) marks the parameter ready, and finalize() divides the reduced bucket in
+// place: no copy into and none out of the buckets in the steady state. A tensor hook (it runs
+// before AccumulateGrad) only rejects a second gradient while the bucket may be in flight.
 #include "distributed/GradSync.h"
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -47,6 +58,14 @@ struct GradSync::Impl {
     size_t bucket = 0;
     int64_t offset = 0;
     unsigned hook = 0;
+    /// The AccumulateGrad node (kept alive: the parameter holds it weakly, and a new node
+    /// would not carry our hook) and the key of our post hook on it.
+    std::shared_ptr<torch::autograd::Node> accumulator;
+    uintptr_t postHook = 0;
+    /// .grad() as an alias of the bucket slice (a plain tensor over the bucket's storage, not
+    /// an autograd view: Optimizer::zero_grad() calls detach_(), which views reject).
+    /// Undefined when the bucket's dtype differs (compression): then gradients are copied.
+    at::Tensor gradView;
     bool ready = false;
   };
   struct Bucket {
@@ -63,43 +82,71 @@ struct GradSync::Impl {
   std::vector<Bucket> buckets;
   size_t nextLaunch = 0;
   bool syncEnabled = true;
+  /// Buckets at the parameters' precision are all-reduced with Sum and divided in place by
+  /// finalize() (bucket b is divided while b+1 is still on the wire). Compressed (half) buckets
+  /// use Avg on the wire, so a half-precision sum cannot overflow where the mean would not, and
+  /// are copied back into .grad().
+  bool sumOnWire = true;
   std::mutex mu;
 
   at::Tensor sliceOf(const Slot& s) const {
     return buckets[s.bucket].flat.narrow(0, s.offset, s.param.numel()).view(s.param.sizes());
   }
+  bool aliased(const Slot& s) const {
+    return s.gradView.defined() && s.param.grad().defined() && s.param.grad().is_same(s.gradView);
+  }
 
   /// Launches every consecutive complete bucket. Buckets start strictly in bucket order, which
   /// is fixed at construction, so the all-reduces are issued in the same order on every rank
-  /// whatever order autograd produces gradients in.
+  /// whatever order autograd produces gradients in (MpiComm's communication thread runs them
+  /// in that FIFO order).
   void launchReady() {
     while (nextLaunch < buckets.size() && buckets[nextLaunch].pending == 0) {
       Bucket& b = buckets[nextLaunch++];
-      b.work = comm->allReduceAsync(b.flat, ReduceOp::Avg);
+      b.work = comm->allReduceAsync(b.flat, sumOnWire ? ReduceOp::Sum : ReduceOp::Avg);
     }
   }
 
-  /// Autograd hook: runs when this parameter's gradient for the current backward is known and
-  /// before AccumulateGrad adds it to .grad(), so an earlier accumulated .grad() (from
-  /// micro-batches run with sync disabled) is added here.
-  void onGrad(size_t index, const at::Tensor& grad) {
+  /// Tensor hook: runs before AccumulateGrad touches .grad(). With .grad() aliasing a bucket
+  /// that may be on the wire, a second gradient must be refused before it is accumulated.
+  void onGradIncoming(size_t index, const at::Tensor& grad) {
     std::lock_guard<std::mutex> lock(mu);
     if (!syncEnabled) return;
-    Slot& s = slots[index];
-    if (s.ready)
+    if (slots[index].ready)
       throw DistError(detail::rankHost() + ": GradSync: a parameter got a second gradient before "
                       "finalize(). HINT: call finalize() after every synchronised backward, and "
                       "setSyncEnabled(false) for accumulation micro-batches");
     if (grad.is_sparse())
       throw DistError(detail::rankHost() + ": GradSync does not support sparse gradients");
+  }
+
+  /// Stores the parameter's gradient in its bucket slice, unless .grad() already is that slice.
+  void gather(Slot& s) {
+    if (aliased(s)) return;  // AccumulateGrad accumulated in place, into the bucket
     at::Tensor dst = sliceOf(s);
-    dst.copy_(grad);
-    const at::Tensor& accumulated = s.param.grad();
-    if (accumulated.defined()) dst.add_(accumulated);
+    const at::Tensor& g = s.param.grad();
+    if (g.defined())
+      dst.copy_(g);
+    else
+      dst.zero_();
+    if (s.gradView.defined()) s.param.mutable_grad() = s.gradView;  // from now on, in place
+  }
+
+  /// Post hook of the parameter's AccumulateGrad: .grad() now holds this backward's gradient
+  /// plus whatever earlier micro-batches (sync disabled) accumulated.
+  void onGradAccumulated(size_t index) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!syncEnabled) return;
+    Slot& s = slots[index];
+    if (s.ready) return;  // refused by onGradIncoming already
+    at::NoGradGuard noGrad;
+    gather(s);
     s.ready = true;
     if (--buckets[s.bucket].pending == 0) launchReady();
-    // Nonblocking MPI collectives progress only inside MPI calls; testing here lets earlier
-    // buckets move while backward computes the rest.
+    // The polled path (MPI without MPI_THREAD_MULTIPLE, or CommOptions::commThread false):
+    // nonblocking MPI collectives progress only inside MPI calls, so testing here lets earlier
+    // buckets move while backward computes the rest. With the communication thread (or NCCL)
+    // isCompleted() is a flag check.
     for (size_t b = 0; b < nextLaunch; ++b)
       if (buckets[b].work) buckets[b].work->isCompleted();
   }
@@ -116,6 +163,7 @@ struct GradSync::Impl {
       compress = false;
     }
     if (compress) wire = options.compression == "fp16" ? at::kHalf : at::kBFloat16;
+    sumOnWire = !compress;
 
     // Reverse registration order approximates the order backward produces gradients in (last
     // layers first), so the first bucket is ready early; it is small so communication starts
@@ -150,6 +198,19 @@ struct GradSync::Impl {
       const at::ScalarType dtype =
           compress && at::isFloatingType(p0.scalar_type()) ? wire : p0.scalar_type();
       b.flat = at::zeros({n}, p0.options().dtype(dtype));
+      for (size_t k : g) {
+        Slot& s = slots[k];
+        if (dtype != s.param.scalar_type()) continue;
+        std::vector<int64_t> strides(static_cast<size_t>(s.param.dim()));
+        int64_t stride = 1;
+        for (int64_t d = s.param.dim(); d-- > 0;) {
+          strides[static_cast<size_t>(d)] = stride;
+          stride *= std::max<int64_t>(1, s.param.size(d));
+        }
+        at::Tensor v = at::empty({0}, b.flat.options());
+        v.set_(b.flat.storage(), b.flat.storage_offset() + s.offset, s.param.sizes(), strides);
+        s.gradView = v;
+      }
       b.slots = std::move(g);
       b.pending = b.slots.size();
       buckets.push_back(std::move(b));
@@ -204,13 +265,27 @@ GradSync::GradSync(std::shared_ptr<Comm> comm, torch::nn::Module& module, GradSy
   }
   impl_->buildBuckets();
   Impl* raw = impl_.get();
-  for (size_t i = 0; i < impl_->slots.size(); ++i)
-    impl_->slots[i].hook =
-        impl_->slots[i].param.register_hook([raw, i](const at::Tensor& g) { raw->onGrad(i, g); });
+  for (size_t i = 0; i < impl_->slots.size(); ++i) {
+    Impl::Slot& s = impl_->slots[i];
+    s.hook = s.param.register_hook([raw, i](const at::Tensor& g) { raw->onGradIncoming(i, g); });
+    s.accumulator = torch::autograd::impl::grad_accumulator(s.param);
+    if (!s.accumulator)
+      throw DistError(detail::rankHost() + ": GradSync: parameter " + std::to_string(i) +
+                      " has no gradient accumulator (is it a leaf that requires grad?)");
+    s.postHook = s.accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [raw, i](const torch::autograd::variable_list& outputs,
+                 const torch::autograd::variable_list& /*inputs*/) {
+          raw->onGradAccumulated(i);
+          return outputs;
+        }));
+  }
 }
 
 GradSync::~GradSync() {
-  for (auto& s : impl_->slots) s.param.remove_hook(s.hook);
+  for (auto& s : impl_->slots) {
+    s.param.remove_hook(s.hook);
+    if (s.accumulator) s.accumulator->del_post_hook(s.postHook);
+  }
   for (auto& b : impl_->buckets)
     if (b.work) {
       try {
@@ -229,31 +304,35 @@ void GradSync::finalize() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Impl& m = *impl_;
   if (!m.syncEnabled) return;
+  at::NoGradGuard noGrad;
   // Parameters that got no gradient in this backward (unused branch, or a rank that skipped
   // backward) still take part with their accumulated gradient or zeros, so every rank issues
   // every bucket's all-reduce, in bucket order.
   for (auto& s : m.slots) {
     if (s.ready) continue;
-    at::Tensor dst = m.sliceOf(s);
-    if (s.param.grad().defined())
-      dst.copy_(s.param.grad());
-    else
-      dst.zero_();
+    m.gather(s);
     s.ready = true;
     --m.buckets[s.bucket].pending;
   }
   m.launchReady();
-  for (auto& b : m.buckets) b.work->wait();  // already averaged: one division per bucket
-  for (auto& s : m.slots) {
-    const at::Tensor avg = m.sliceOf(s);
-    at::Tensor& g = s.param.mutable_grad();
-    if (g.defined())
-      g.copy_(avg);
-    else
-      g = avg.to(s.param.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
-    s.ready = false;
-  }
+  // Buckets complete in launch order (FIFO on one communicator): bucket b is divided (its
+  // .grad() views then hold the mean) while bucket b+1 is still being reduced.
+  const int n = m.comm->size();
   for (auto& b : m.buckets) {
+    b.work->wait();
+    if (m.sumOnWire && n > 1) b.flat.div_(n);
+    for (size_t k : b.slots) {
+      Impl::Slot& s = m.slots[k];
+      if (!s.gradView.defined()) {  // compressed bucket: copy back at the parameter's dtype
+        const at::Tensor avg = m.sliceOf(s);
+        at::Tensor& g = s.param.mutable_grad();
+        if (g.defined())
+          g.copy_(avg);
+        else
+          g = avg.to(s.param.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+      }
+      s.ready = false;
+    }
     b.pending = b.slots.size();
     b.work.reset();
   }

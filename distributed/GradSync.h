@@ -1,9 +1,11 @@
 #pragma once
 // GradSync: the DDP reducer. Gradients are grouped into buckets in reverse registration order;
-// each bucket is all-reduced (averaged) asynchronously as soon as all its gradients are ready
-// during backward (autograd hooks), and written back before the optimizer step.
+// each bucket is all-reduced asynchronously as soon as all its gradients are ready during
+// backward (autograd hooks) and averaged by finalize() before the optimizer step. Parameters'
+// .grad() are views of the bucket buffers (PyTorch DDP's gradient_as_bucket_view), so backward
+// accumulates straight into the buckets: no copy in or out in the steady state.
 // Collective order: identical on every rank because buckets are fixed at construction and
-// launched in bucket order.
+// launched in bucket order (MpiComm's communication thread runs them in that FIFO order).
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,7 +48,9 @@ class GradSync {
 
   /// When false, backward passes only accumulate locally (gradient accumulation micro-batches).
   void setSyncEnabled(bool enabled);
-  /// Waits for all outstanding bucket all-reduces and writes averaged gradients back. Call after
+  /// Waits for all outstanding bucket all-reduces and leaves the averaged gradients in .grad()
+  /// (a view of the bucket: keep a clone, not the tensor, if you need it after the next synced
+  /// backward; zero_grad() in place or set-to-none both work). Call after
   /// backward() and before optimizer.step(), on every rank (a rank that skipped backward still
   /// calls it: its parameters contribute their accumulated gradient or zeros). A parameter with
   /// no gradient on any rank gets a zero gradient, not an undefined one. No-op when sync is

@@ -1,6 +1,10 @@
-// MpiComm: collectives over a private duplicate of MPI_COMM_WORLD. Every collective, blocking or
-// not, is a nonblocking MPI call completed by polling MPI_Test, so each one honours
-// CommOptions::timeout and a dead peer ends the job with a message instead of a hang.
+// MpiComm: collectives over a private duplicate of MPI_COMM_WORLD. Every collective honours
+// CommOptions::timeout, so a dead peer ends the job with a message instead of a hang:
+//  * allReduce: blocking MPI_Allreduce under a watchdog Deadline (MPI's tuned algorithms);
+//  * allReduceAsync: queued to the communicator's background thread (a second private
+//    communicator, blocking MPI_Allreduce in FIFO order, Deadline armed at submission) when MPI
+//    gives MPI_THREAD_MULTIPLE; else MPI_Iallreduce completed by polling MPI_Test;
+//  * broadcast, allGather, barrier: nonblocking MPI call polled with the timeout.
 #include "distributed/MpiComm.h"
 
 #include <mpi.h>
@@ -10,7 +14,12 @@
 
 #include <atomic>
 #include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <exception>
 #include <mutex>
+#include <thread>
 
 #include "distributed/Check.h"
 #ifdef SLIDETRAIN_WITH_NCCL
@@ -120,6 +129,140 @@ class MpiWork : public Work {
   std::mutex mu_;
 };
 
+/// Divides by the world size for Avg (one pass over the flat buffer) and copies the staged
+/// buffer back into the caller's tensor.
+void finishAllReduce(at::Tensor& t, at::Tensor& buf, ReduceOp op, int n) {
+  if (op == ReduceOp::Avg) {
+    if (at::isFloatingType(buf.scalar_type()))
+      buf.div_(n);
+    else
+      buf.div_(n, "trunc");
+  }
+  if (buf.data_ptr() != t.data_ptr()) t.copy_(buf);
+}
+
+/// Completion state shared by a ThreadWork and its queued request.
+struct AsyncState {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::exception_ptr error;
+};
+
+class ThreadWork : public Work {
+ public:
+  explicit ThreadWork(std::shared_ptr<AsyncState> s) : s_(std::move(s)) {}
+  ~ThreadWork() override {
+    // The request owns its tensors, so nothing dangles; waiting keeps "the result is in place
+    // once the Work is gone" true, as for the polled path. A stuck peer ends the job through
+    // the request's Deadline, so this cannot hang forever.
+    std::unique_lock<std::mutex> lock(s_->mu);
+    s_->cv.wait(lock, [this] { return s_->done; });
+  }
+  bool isCompleted() override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    if (s_->done && s_->error) std::rethrow_exception(s_->error);
+    return s_->done;
+  }
+  void wait() override {
+    std::unique_lock<std::mutex> lock(s_->mu);
+    s_->cv.wait(lock, [this] { return s_->done; });
+    if (s_->error) std::rethrow_exception(s_->error);
+  }
+
+ private:
+  std::shared_ptr<AsyncState> s_;
+};
+
+/// The background communication thread (Horovod's design): it owns a private communicator and
+/// runs queued all-reduces one after the other with the blocking MPI_Allreduce, which keeps
+/// OpenMPI's tuned algorithms and progresses by itself while the submitting thread computes.
+///
+/// Ordering contract: requests run in submission (FIFO) order on one communicator, so callers
+/// must submit in the same order on every rank (GradSync does: buckets launch strictly in
+/// bucket order, fixed at construction). Requests from several caller threads would need that
+/// order too; MpiComm does not reorder or negotiate like Horovod's coordinator.
+class CommThread {
+ public:
+  struct Request {
+    at::Tensor t, buf;
+    MPI_Datatype type;
+    int count;
+    ReduceOp op;
+    std::string what;
+    std::unique_ptr<detail::Deadline> deadline;  // armed at submission, disarmed on completion
+    std::shared_ptr<AsyncState> state;
+  };
+
+  CommThread(MPI_Comm comm, int size) : comm_(comm), size_(size) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~CommThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;  // the queue is drained first: every submitted Work completes
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  std::shared_ptr<Work> submit(Request r) {
+    auto state = std::make_shared<AsyncState>();
+    r.state = state;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(r));
+    }
+    cv_.notify_one();
+    return std::make_shared<ThreadWork>(std::move(state));
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      Request r;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        r = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      std::exception_ptr error;
+      try {
+        const int rc = MPI_Allreduce(MPI_IN_PLACE, r.buf.data_ptr(), r.count, r.type,
+                                     mpiOp(r.op), comm_);
+        if (rc != MPI_SUCCESS)
+          detail::throwCallError(__FILE__, __LINE__,
+                                 ("MPI_Allreduce(" + r.what + ") on the communication thread").c_str(),
+                                 detail::mpiErrorString(rc));
+        at::NoGradGuard noGrad;
+        finishAllReduce(r.t, r.buf, r.op, size_);  // fused averaging, here, off the caller
+      } catch (...) {
+        error = std::current_exception();
+      }
+      r.deadline.reset();
+      // Drop our references before signalling: the waiter may free the tensors right after.
+      r.t = at::Tensor();
+      r.buf = at::Tensor();
+      {
+        std::lock_guard<std::mutex> lock(r.state->mu);
+        r.state->error = error;
+        r.state->done = true;
+      }
+      r.state->cv.notify_all();
+    }
+  }
+
+  MPI_Comm comm_;
+  int size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 struct MpiComm::Impl {
@@ -127,6 +270,10 @@ struct MpiComm::Impl {
   int rank = 0, size = 1;
   CommOptions options;
   std::atomic<uint64_t> seq{0};
+  /// allReduceAsync's thread and its communicator (a second dup: its FIFO stream of
+  /// all-reduces never interleaves with the caller thread's collectives on `comm`).
+  MPI_Comm asyncComm = MPI_COMM_NULL;
+  std::unique_ptr<CommThread> thread;
 
   /// Starts a nonblocking MPI call (under the serialising lock when MPI is not MULTIPLE).
   template <typename F>
@@ -149,11 +296,32 @@ MpiComm::MpiComm(CommOptions options) : impl_(std::make_unique<Impl>()) {
   SLIDETRAIN_MPI_CHECK(MPI_Comm_set_errhandler(impl_->comm, MPI_ERRORS_RETURN));
   SLIDETRAIN_MPI_CHECK(MPI_Comm_rank(impl_->comm, &impl_->rank));
   SLIDETRAIN_MPI_CHECK(MPI_Comm_size(impl_->comm, &impl_->size));
+  if (options.commThread) {
+    if (detail::mpiThreadMultiple()) {
+      // Collective (same order on every rank: right after the first dup). commThread must be
+      // the same on every rank, and so is the thread level (one MPI library per job).
+      SLIDETRAIN_MPI_CHECK(MPI_Comm_dup(impl_->comm, &impl_->asyncComm));
+      SLIDETRAIN_MPI_CHECK(MPI_Comm_set_errhandler(impl_->asyncComm, MPI_ERRORS_RETURN));
+      impl_->thread = std::make_unique<CommThread>(impl_->asyncComm, impl_->size);
+    } else {
+      static std::once_flag warned;
+      std::call_once(warned, [] {
+        std::fprintf(stderr,
+                     "%s: MPI did not provide MPI_THREAD_MULTIPLE; MpiComm::allReduceAsync uses "
+                     "MPI_Iallreduce polled by MPI_Test (slower, overlaps backward only when "
+                     "polled)\n",
+                     detail::rankHost().c_str());
+      });
+    }
+  }
 }
 
 MpiComm::~MpiComm() {
+  impl_->thread.reset();  // drains the queue (every submitted all-reduce completes), joins
   int finalized = 0;
   MPI_Finalized(&finalized);
+  if (!finalized && impl_->asyncComm != MPI_COMM_NULL)
+    SLIDETRAIN_MPI_CHECK_NOTHROW(MPI_Comm_free(&impl_->asyncComm));
   if (!finalized && impl_->comm != MPI_COMM_NULL) SLIDETRAIN_MPI_CHECK_NOTHROW(MPI_Comm_free(&impl_->comm));
 }
 
@@ -165,6 +333,18 @@ std::shared_ptr<Work> MpiComm::allReduceAsync(at::Tensor t, ReduceOp op) {
   const MPI_Datatype type = mpiType(buf.scalar_type());
   const int count = checkedCount(buf);
   const std::string what = describe("allReduce", impl_->seq++, t);
+  if (impl_->thread) {
+    // FIFO on the communication thread: callers submit in the same order on every rank.
+    CommThread::Request r;
+    r.t = t;
+    r.buf = buf;
+    r.type = type;
+    r.count = count;
+    r.op = op;
+    r.what = what + " on the communication thread";
+    r.deadline = std::make_unique<detail::Deadline>(r.what, impl_->options.timeout);
+    return impl_->thread->submit(std::move(r));
+  }
   MPI_Request req = impl_->start([&](MPI_Request* r) {
     int rc = MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, mpiOp(op), impl_->comm, r);
     if (rc != MPI_SUCCESS)
@@ -172,16 +352,8 @@ std::shared_ptr<Work> MpiComm::allReduceAsync(at::Tensor t, ReduceOp op) {
                              detail::mpiErrorString(rc));
   });
   const int n = impl_->size;
-  auto finish = [t, buf, op, n]() mutable {
-    if (op == ReduceOp::Avg) {
-      // Fused averaging: one division over the whole (bucket) buffer.
-      if (at::isFloatingType(buf.scalar_type()))
-        buf.div_(n);
-      else
-        buf.div_(n, "trunc");
-    }
-    if (buf.data_ptr() != t.data_ptr()) t.copy_(buf);
-  };
+  // Fused averaging: one division over the whole (bucket) buffer.
+  auto finish = [t, buf, op, n]() mutable { finishAllReduce(t, buf, op, n); };
   return std::make_shared<MpiWork>(req, what, impl_->options.timeout, std::move(finish));
 }
 
@@ -199,13 +371,7 @@ void MpiComm::allReduce(at::Tensor& t, ReduceOp op) {
     SLIDETRAIN_MPI_CHECK(
         MPI_Allreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, mpiOp(op), impl_->comm));
   }
-  if (op == ReduceOp::Avg) {
-    if (at::isFloatingType(buf.scalar_type()))
-      buf.div_(impl_->size);
-    else
-      buf.div_(impl_->size, "trunc");
-  }
-  if (buf.data_ptr() != t.data_ptr()) t.copy_(buf);
+  finishAllReduce(t, buf, op, impl_->size);
 }
 
 void MpiComm::broadcast(at::Tensor& t, int root) {

@@ -18,6 +18,9 @@ int localSize();
 /// Ends the whole job: prints `why` prefixed with rank/host to stderr and calls MPI_Abort.
 [[noreturn]] void abortJob(const std::string& why, int code = 1);
 
+/// allReduceAsync runs on a background communication thread (blocking MPI_Allreduce on a second
+/// private communicator, FIFO) when MPI provides MPI_THREAD_MULTIPLE and
+/// CommOptions::commThread is set: submit async all-reduces in the same order on every rank.
 class MpiComm : public Comm {
  public:
   explicit MpiComm(CommOptions options = {});

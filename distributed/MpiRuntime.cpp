@@ -48,7 +48,9 @@ void initOnce() {
   MPI_Initialized(&inited);
   int provided = MPI_THREAD_SINGLE;
   if (!inited) {
-    // MULTIPLE lets autograd's threads start GradSync's all-reduces while the main thread polls.
+    // MULTIPLE lets MpiComm's communication thread run GradSync's bucket all-reduces while the
+    // training thread runs backward and its own collectives (MpiComm.cpp). With a lower level
+    // MpiComm falls back to polled MPI_Iallreduce, saying so once.
     if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
       throw DistError(s.host + ": MPI_Init_thread failed; is the MPI library usable here?");
     std::atexit(finalizeAtExit);

@@ -22,7 +22,11 @@ namespace {
 std::string ncclVersionText() {
   int v = 0;
   if (ncclGetVersion(&v) != ncclSuccess) return "NCCL ?";
-  // Since 2.9 the code is major*10000 + minor*100 + patch.
+  // Since 2.9 the code is major*10000 + minor*100 + patch; before, major*1000 + minor*100 +
+  // patch (nccl.h's NCCL_VERSION macro). Runtime and header versions can differ.
+  if (v < 10000)
+    return "NCCL " + std::to_string(v / 1000) + "." + std::to_string(v / 100 % 10) + "." +
+           std::to_string(v % 100);
   return "NCCL " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
          std::to_string(v % 100);
 }
@@ -57,7 +61,9 @@ ncclDataType_t ncclType(at::ScalarType t) {
     case at::kFloat: return ncclFloat32;
     case at::kDouble: return ncclFloat64;
     case at::kHalf: return ncclFloat16;
-    case at::kBFloat16: return ncclBfloat16;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0)
+    case at::kBFloat16: return ncclBfloat16;  // NCCL >= 2.10
+#endif
     case at::kInt: return ncclInt32;
     case at::kLong: return ncclInt64;
     case at::kByte: return ncclUint8;
@@ -77,7 +83,13 @@ ncclRedOp_t ncclOp(ReduceOp op, at::ScalarType t) {
       if (!at::isFloatingType(t))
         throw DistError(detail::rankHost() +
                         ": NcclComm Avg is for floating tensors; reduce integers with Sum");
-      return ncclAvg;  // fused: NCCL divides while reducing
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0)
+      return ncclAvg;  // fused: NCCL divides while reducing (ncclAvg exists since NCCL 2.10)
+#else
+      throw DistError(detail::rankHost() + ": NcclComm Avg needs NCCL >= 2.10 (ncclAvg); this "
+                      "build has " + std::to_string(NCCL_VERSION_CODE) + ". Reduce with Sum and "
+                      "divide, or upgrade NCCL");
+#endif
   }
   return ncclSum;
 }
@@ -99,7 +111,8 @@ const cudaStream_t kComputeStream = cudaStreamLegacy;
 class NcclWork;
 
 struct NcclComm::Impl {
-  ncclComm_t comm = nullptr;
+  /// Atomic: the watchdog thread and a timed-out wait() may both abort it (exactly one does).
+  std::atomic<ncclComm_t> comm{nullptr};
   cudaStream_t stream = nullptr;
   int rank = 0, size = 1, device = 0;
   CommOptions options;
@@ -119,9 +132,10 @@ struct NcclComm::Impl {
   bool stop = false;
   std::thread watchdog;
 
+  /// ncclCommAbort is the documented way to unblock a communicator stuck on a dead peer, and
+  /// (like ncclCommGetAsyncError) may be called from another thread than the one launching.
   void abortComm() noexcept {
-    if (comm) ncclCommAbort(comm);
-    comm = nullptr;
+    if (ncclComm_t c = comm.exchange(nullptr)) ncclCommAbort(c);
   }
 
   void watch() {
@@ -132,7 +146,8 @@ struct NcclComm::Impl {
     while (!stop) {
       cv.wait_for(lock, tick);
       ncclResult_t async = ncclSuccess;
-      if (comm && ncclCommGetAsyncError(comm, &async) == ncclSuccess && async != ncclSuccess) {
+      ncclComm_t c = comm.load();
+      if (c && ncclCommGetAsyncError(c, &async) == ncclSuccess && async != ncclSuccess) {
         const std::string why = ncclGetErrorString(async);
         abortComm();
         abortJob("NCCL asynchronous error: " + why + " (" + ncclVersionText() + ")");
@@ -162,12 +177,12 @@ struct NcclComm::Impl {
     }
     cv.notify_all();
     if (watchdog.joinable()) watchdog.join();
-    if (comm) {
+    if (ncclComm_t c = comm.exchange(nullptr)) {
       ncclResult_t async = ncclSuccess;
-      if (ncclCommGetAsyncError(comm, &async) != ncclSuccess || async != ncclSuccess)
-        ncclCommAbort(comm);  // destroy would block on a broken communicator
+      if (ncclCommGetAsyncError(c, &async) != ncclSuccess || async != ncclSuccess)
+        ncclCommAbort(c);  // destroy would block on a broken communicator
       else
-        ncclCommDestroy(comm);
+        ncclCommDestroy(c);
     }
     if (stream) cudaStreamDestroy(stream);
   }
@@ -184,6 +199,14 @@ class NcclWork : public Work {
     impl_->pending.push_back({done_, std::chrono::steady_clock::now(), what_, finished_});
   }
   ~NcclWork() override {
+    // Abandoning an in-flight collective would free `keep_` (cudaFree) while NCCL still writes
+    // into it; wait (with the timeout, which aborts the job) as MpiComm's Work does.
+    if (!*finished_) {
+      try {
+        wait();
+      } catch (...) {
+      }
+    }
     *finished_ = true;
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->pending.remove_if([this](const NcclComm::Impl::Pending& p) { return p.done == done_; });
@@ -222,7 +245,8 @@ template <typename F>
 std::shared_ptr<NcclWork> enqueue(const std::shared_ptr<NcclComm::Impl>& impl,
                                   std::vector<at::Tensor> keep, const std::string& what,
                                   F&& launch) {
-  if (!impl->comm) throw DistError(detail::rankHost() + ": NCCL communicator was aborted");
+  if (!impl->comm.load())
+    throw DistError(detail::rankHost() + ": NCCL communicator was aborted");
   SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl->device));
   cudaEvent_t ready = nullptr, done = nullptr;
   SLIDETRAIN_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
@@ -290,9 +314,18 @@ NcclComm::NcclComm(CommOptions options, int device) : impl_(std::make_shared<Imp
   SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl_->device));
   ncclUniqueId id;
   if (impl_->rank == 0) SLIDETRAIN_NCCL_CHECK(ncclGetUniqueId(&id));
-  // Collective over MPI_COMM_WORLD, in the same order on every rank: NcclComm construction.
-  SLIDETRAIN_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD));
-  SLIDETRAIN_NCCL_CHECK(ncclCommInitRank(&impl_->comm, impl_->size, id, impl_->rank));
+  {
+    // Both calls block until every rank arrives; a rank that never does must end the job, not
+    // hang it (the watchdog fires after the timeout).
+    detail::Deadline deadline("NcclComm construction (MPI_Bcast of the ncclUniqueId, "
+                              "ncclCommInitRank)", options.timeout);
+    // Collective over MPI_COMM_WORLD, in the same order on every rank: NcclComm construction.
+    SLIDETRAIN_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD));
+    ncclComm_t c = nullptr;
+    // One device per rank: two ranks of a node on the same GPU fail here (NCCL "invalid usage").
+    SLIDETRAIN_NCCL_CHECK(ncclCommInitRank(&c, impl_->size, id, impl_->rank));
+    impl_->comm = c;
+  }
   // Non-blocking: must not synchronise with the legacy default stream implicitly; ordering is
   // explicit through events.
   SLIDETRAIN_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
@@ -314,8 +347,9 @@ std::shared_ptr<Work> NcclComm::allReduceAsync(at::Tensor t, ReduceOp op) {
   const ncclRedOp_t nop = ncclOp(op, t.scalar_type());
   const std::string what = describe("allReduce", impl_->seq++, t);
   return enqueue(impl_, {t}, what, [&] {
+    // A single collective needs no ncclGroupStart/End (those batch several into one launch).
     SLIDETRAIN_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, nop,
-                                        impl_->comm, impl_->stream));
+                                        impl_->comm.load(), impl_->stream));
   });
 }
 
@@ -327,7 +361,7 @@ void NcclComm::broadcast(at::Tensor& t, int root) {
   const std::string what = describe("broadcast", impl_->seq++, t);
   enqueue(impl_, {t}, what, [&] {
     SLIDETRAIN_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), type, root,
-                                        impl_->comm, impl_->stream));
+                                        impl_->comm.load(), impl_->stream));
   })->wait();
 }
 
@@ -346,7 +380,7 @@ at::Tensor NcclComm::allGather(const at::Tensor& t) {
                           .make_tensor();
   const std::string what = describe("allGather", impl_->seq++, t);
   enqueue(impl_, {t, result}, what, [&] {
-    SLIDETRAIN_NCCL_CHECK(ncclAllGather(t.data_ptr(), out, t.numel(), type, impl_->comm,
+    SLIDETRAIN_NCCL_CHECK(ncclAllGather(t.data_ptr(), out, t.numel(), type, impl_->comm.load(),
                                         impl_->stream));
   })->wait();
   return result;
@@ -364,7 +398,7 @@ void NcclComm::barrier() {
                      .make_tensor();
   const std::string what = "barrier #" + std::to_string(impl_->seq++) + " (nccl)";
   enqueue(impl_, {t}, what, [&] {
-    SLIDETRAIN_NCCL_CHECK(ncclAllReduce(one, one, 1, ncclUint8, ncclSum, impl_->comm,
+    SLIDETRAIN_NCCL_CHECK(ncclAllReduce(one, one, 1, ncclUint8, ncclSum, impl_->comm.load(),
                                         impl_->stream));
   })->wait();
 }

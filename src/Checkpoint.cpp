@@ -1,7 +1,10 @@
 #include "src/Checkpoint.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <stdexcept>
 
 #include <torch/serialize.h>
@@ -19,6 +22,13 @@ void atomicWrite(const std::string& path, const std::function<void(const std::st
   const std::string tmp = path + ".tmp";
   write(tmp);
   fs::rename(tmp, path);  // readers see the old or the new file, never half of one
+}
+
+
+std::string shapeString(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
 }
 
 }  // namespace
@@ -80,40 +90,50 @@ void exportStateDict(const std::string& path, const torch::nn::Module& model) {
   });
 }
 
+
 StateDictReport importStateDict(const std::string& path, torch::nn::Module& model) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open state_dict file");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  c10::IValue v;
-  try {
-    v = torch::pickle_load(bytes);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(path + ": not a PyTorch state_dict file: " + e.what_without_backtrace());
-  }
-  if (!v.isGenericDict()) throw std::runtime_error(path + ": expected a dict of tensors");
+  const auto entries = readStateDict(path);
   std::map<std::string, at::Tensor> src;
-  for (const auto& kv : v.toGenericDict()) {
-    if (kv.key().isString() && kv.value().isTensor())
-      src[kv.key().toStringRef()] = kv.value().toTensor();
+  for (const auto& [k, t] : entries) src[k] = t;
+
+  std::vector<std::pair<std::string, at::Tensor>> dsts;
+  for (auto& kv : model.named_parameters(true)) dsts.emplace_back(kv.key(), kv.value());
+  for (auto& kv : model.named_buffers(true)) dsts.emplace_back(kv.key(), kv.value());
+
+  // DDP-wrapped models save "module.<name>": strip the prefix when only it stands in the way.
+  const std::string ddp = "module.";
+  bool allPrefixed = !src.empty();
+  for (const auto& kv : src) allPrefixed = allPrefixed && kv.first.rfind(ddp, 0) == 0;
+  bool modelPrefixed = false;
+  for (const auto& d : dsts) modelPrefixed = modelPrefixed || d.first.rfind(ddp, 0) == 0;
+  if (allPrefixed && !modelPrefixed) {
+    std::map<std::string, at::Tensor> stripped;
+    for (auto& kv : src) stripped[kv.first.substr(ddp.size())] = kv.second;
+    src.swap(stripped);
   }
+
   StateDictReport r;
   torch::NoGradGuard ng;
-  auto copyInto = [&](const std::string& name, at::Tensor& dst) {
+  for (auto& [name, dst] : dsts) {
     auto it = src.find(name);
     if (it == src.end()) {
       r.missing.push_back(name);
-      return;
+      continue;
     }
     if (it->second.sizes() != dst.sizes()) {
-      r.shapeMismatch.push_back(name);
+      r.shapeMismatch.push_back(name + ": file " + shapeString(it->second.sizes()) + " vs model " +
+                                shapeString(dst.sizes()));
     } else {
       dst.copy_(it->second);
+      ++r.loaded;
     }
     src.erase(it);
-  };
-  for (auto& kv : model.named_parameters(true)) copyInto(kv.key(), kv.value());
-  for (auto& kv : model.named_buffers(true)) copyInto(kv.key(), kv.value());
-  for (const auto& kv : src) r.unexpected.push_back(kv.first);
+  }
+  // Unexpected keys in file order.
+  for (const auto& [k, t] : entries) {
+    std::string key = (allPrefixed && !modelPrefixed) ? k.substr(ddp.size()) : k;
+    if (src.count(key)) r.unexpected.push_back(key);
+  }
   return r;
 }
 

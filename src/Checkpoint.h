@@ -4,6 +4,8 @@
 // (parameter names as PyTorch's) that Python's torch.load reads.
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -24,10 +26,23 @@ TrainProgress loadCheckpoint(const std::string& path, torch::nn::Module& model,
 
 /// Writes {name: tensor} of parameters and buffers with torch::pickle_save (torch.load-able).
 void exportStateDict(const std::string& path, const torch::nn::Module& model);
-/// Reads a state_dict file written by torch.save(model.state_dict()) or exportStateDict; copies
-/// matching tensors into `model`. Returns the missing and unexpected key lists.
+
+/// The (name, tensor) entries of a state_dict file, in file order: torch.save's zip format
+/// (PyTorch >= 1.6, any pickle protocol; OrderedDict, Parameter and shared/strided storages
+/// handled) and exportStateDict's. A dict nested under "state_dict", "model" or
+/// "model_state_dict" is used when the top level holds no tensors; non-tensor entries are
+/// dropped. Throws std::runtime_error naming the file (legacy pre-1.6 files are refused with a
+/// hint to re-save them).
+std::vector<std::pair<std::string, at::Tensor>> readStateDict(const std::string& path);
+
+/// Copies the tensors of a state_dict file (readStateDict) into `model` by name; a "module."
+/// prefix (DDP) is stripped when the model has no such names. Tensors whose shape differs are
+/// not copied. The model's tensors absent from the file are `missing`, the file's absent from
+/// the model `unexpected`; `loaded` counts the copied ones.
 struct StateDictReport {
-  std::vector<std::string> missing, unexpected, shapeMismatch;
+  std::vector<std::string> missing, unexpected;
+  std::vector<std::string> shapeMismatch;  ///< "name: file [a, b] vs model [c, d]"
+  int64_t loaded = 0;
 };
 StateDictReport importStateDict(const std::string& path, torch::nn::Module& model);
 

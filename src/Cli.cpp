@@ -5,7 +5,9 @@
 #include <fstream>
 
 #include "src/Config.h"
+#include "src/CrossValidation.h"
 #include "src/Predictor.h"
+#include "src/Settings.h"
 #include "src/Tiling.h"
 #include "src/Trainer.h"
 #include "wsi/Cohort.h"
@@ -21,6 +23,7 @@ std::string usage() {
          "  synth     generate a labelled synthetic cohort (synth.* keys)\n"
          "  tile      tissue masks and patch indices for every slide of the cohort\n"
          "  train     data-parallel training (launch with mpirun -np N)\n"
+         "  cv        k-fold cross-validation by patient (cv.* keys; mpirun -np N)\n"
          "  predict   patch probabilities and slide labels for predict.split\n"
          "  config    print the resolved config (--doc: markdown table of every key)\n";
 }
@@ -103,8 +106,10 @@ int runCli(const std::vector<std::string>& args) {
   if (p.command == "synth") return runSynth(p.cfg);
   if (p.command == "tile") return runTile(p.cfg);
   if (p.command == "train") return runTrain(p.cfg);
+  if (p.command == "cv") return runCrossValidation(p.cfg);
   if (p.command == "predict") return runPredict(p.cfg);
   if (p.command == "config") {
+    validateSettings(p.cfg);
     std::printf("%s", p.doc ? Config::schemaMarkdown().c_str() : p.cfg.toYaml().c_str());
     return 0;
   }

@@ -215,12 +215,15 @@ std::string Config::toYaml() const {
   // Nested output grouped by section, in schema order.
   YAML::Node root;
   for (const auto& s : configSchema()) {
-    const auto dot = s.key.find('.');
-    if (dot == std::string::npos) {
-      root[s.key] = values_.at(s.key);
-    } else {
-      root[s.key.substr(0, dot)][s.key.substr(dot + 1)] = values_.at(s.key);
+    // Every dot is a level ("train.early_stopping.metric" -> train: {early_stopping: {...}}).
+    YAML::Node n;
+    n.reset(root);
+    size_t from = 0;
+    for (size_t dot; (dot = s.key.find('.', from)) != std::string::npos; from = dot + 1) {
+      YAML::Node child = n[s.key.substr(from, dot - from)];
+      n.reset(child);
     }
+    n[s.key.substr(from)] = values_.at(s.key);
   }
   YAML::Emitter e;
   e << root;

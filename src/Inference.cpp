@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 
+#include "src/Loss.h"
+
 namespace slidetrain {
 
 at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClasses,
@@ -35,7 +37,8 @@ at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClas
     torch::NoGradGuard ng;
     while (auto b = stream.next()) {
       if (b->count() == 0) continue;
-      at::Tensor p = at::softmax(model.forward(batchToTensor(*b, o.norm)), 1);
+      // One-logit (bce) models give [1 - p, p]; others softmax.
+      at::Tensor p = logitsToProbabilities(model.forward(batchToTensor(*b, o.norm)));
       at::Tensor rows = at::tensor(b->ids, at::kLong).sub_(begin);
       local.index_copy_(0, rows, p);
     }

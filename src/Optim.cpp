@@ -74,7 +74,7 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerOptions& o
     return std::make_unique<opt::RMSprop>(std::move(params), opt::RMSpropOptions(o.lr)
                                                                  .alpha(o.alpha)
                                                                  .eps(o.eps)
-                                                                 .momentum(o.momentum)
+                                                                 .momentum(o.rmspropMomentum)
                                                                  .weight_decay(o.weightDecay));
   }
   if (o.name == "adam") {

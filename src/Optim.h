@@ -11,7 +11,8 @@ namespace slidetrain {
 struct OptimizerOptions {
   std::string name = "sgd";  ///< gd, sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw
   double lr = 0.01;
-  double momentum = 0.9;     ///< momentum/nesterov (and rmsprop's momentum when > 0 for it)
+  double momentum = 0.9;     ///< momentum and nesterov
+  double rmspropMomentum = 0.0;  ///< rmsprop's own momentum (plain RMSprop by default)
   double weightDecay = 0.0;  ///< L2 penalty (decoupled for adamw)
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double alpha = 0.99;       ///< rmsprop's smoothing constant (Keras calls it rho)

@@ -13,6 +13,7 @@
 #include "src/Checkpoint.h"
 #include "src/Inference.h"
 #include "src/Metrics.h"
+#include "src/Report.h"
 #include "src/Settings.h"
 #include "src/Trainer.h"
 
@@ -95,14 +96,21 @@ int runPredict(const Config& cfg) {
   for (const auto& m : methods) cms.emplace(m, ConfusionMatrix(numClasses));
   std::vector<int> labels;
   std::vector<double> scores;
+  std::vector<ReportRow> rows(data.paths.size());
   for (size_t s = 0; s < data.paths.size(); ++s) {
+    rows[s].slideId = data.slideIds[s];
+    rows[s].label = cohort.classes[data.slideLabels[s]];
+    rows[s].patches = perSlide[s][0].size();
     scsv << data.slideIds[s] << "," << cohort.classes[data.slideLabels[s]] << "," << perSlide[s][0].size();
     for (const auto& m : methods) {
       double score = 0;
       const int pred = decide(perSlide[s], m, &score);
       cms.at(m).add(data.slideLabels[s], pred);
       scsv << "," << score << "," << cohort.classes[pred];
-      if (m == method) labels.push_back(data.slideLabels[s]), scores.push_back(score);
+      if (m == method) {
+        labels.push_back(data.slideLabels[s]), scores.push_back(score);
+        rows[s].prediction = cohort.classes[pred], rows[s].score = score;
+      }
     }
     scsv << "\n";
   }
@@ -112,8 +120,28 @@ int runPredict(const Config& cfg) {
   std::printf("%s", chosen.report(cohort.classes).c_str());
   std::printf("held-out slide-level accuracy (%s pooling, %zu slides): %.4f\n", method.c_str(),
               data.paths.size(), chosen.accuracy);
-  std::printf("wrote %s and %s\n", (fs::path(runDir) / "patches.csv").c_str(),
-              (fs::path(runDir) / "slides.csv").c_str());
+  if (cfg.getBool("predict.heatmaps")) {
+    // Heatmap of P(not class 0): the positive class's probability for binary tasks.
+    fs::create_directories(fs::path(runDir) / "heatmaps");
+    std::vector<std::vector<wsi::PatchRequest>> patchesOf(data.paths.size());
+    std::vector<std::vector<double>> probOf(data.paths.size());
+    for (size_t i = 0; i < data.samples.size(); ++i) {
+      const auto& r = data.samples[i];
+      patchesOf[r.slide].push_back(r);
+      probOf[r.slide].push_back(1.0 - perSlide[r.slide][0][patchesOf[r.slide].size() - 1]);
+    }
+    for (size_t s = 0; s < data.paths.size(); ++s) {
+      rows[s].heatmap = "heatmaps/" + data.slideIds[s] + ".png";
+      writeHeatmap(data.paths[s], data.slideOptions[s], patchesOf[s], probOf[s],
+                   (fs::path(runDir) / rows[s].heatmap).string(),
+                   static_cast<int>(cfg.getInt("predict.heatmap_size")));
+    }
+  }
+  writeReportHtml((fs::path(runDir) / "report.html").string(), "slidetrain: " + split + " split of " + cfg.getString("cohort"),
+                  rows, chosen.report(cohort.classes) + "\nslide-level accuracy (" + method + " pooling): " +
+                  std::to_string(chosen.accuracy) + "\n");
+  std::printf("wrote %s, %s, %s\n", (fs::path(runDir) / "patches.csv").c_str(),
+              (fs::path(runDir) / "slides.csv").c_str(), (fs::path(runDir) / "report.html").c_str());
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "src/Settings.h"
 
+#include "src/Loss.h"
 #include "src/Trainer.h"
 
 namespace slidetrain {
@@ -7,7 +8,8 @@ namespace slidetrain {
 ModelOptions modelOptionsFromConfig(const Config& cfg, int numClasses) {
   ModelOptions m;
   m.name = cfg.getString("model.name");
-  m.numClasses = numClasses;
+  // bce: binary with one sigmoid output (probabilities become [1 - p, p] in Inference).
+  m.numClasses = modelOutputs(lossFromConfig(cfg), numClasses);
   m.inputSize = static_cast<int>(cfg.getInt("tiling.patch_size"));
   m.activation = cfg.getString("model.activation");
   m.batchNorm = cfg.getBool("model.batch_norm");
@@ -35,6 +37,24 @@ wsi::AugmentOptions augmentFromConfig(const Config& cfg) {
   a.contrast = cfg.getFloat("augment.contrast");
   a.saturation = cfg.getFloat("augment.saturation");
   a.hue = cfg.getFloat("augment.hue");
+  a.rotate = cfg.getFloat("augment.rotate");
+  a.shift = cfg.getFloat("augment.shift");
+  a.scale = cfg.getFloat("augment.scale");
+  a.hed = cfg.getFloat("augment.hed");
+  a.blur = cfg.getFloat("augment.blur");
+  a.sharpen = cfg.getFloat("augment.sharpen");
+  a.noise = cfg.getFloat("augment.noise");
+  a.stainNorm = cfg.getString("augment.stain_norm") == "reinhard" ? wsi::StainNorm::Reinhard
+                                                                  : wsi::StainNorm::None;
+  const auto m = cfg.getFloatList("augment.reinhard_mean"), sd = cfg.getFloatList("augment.reinhard_std");
+  if (m.size() != 3) throw ConfigError("augment.reinhard_mean: expected 3 values (L, a, b)");
+  if (sd.size() != 3) throw ConfigError("augment.reinhard_std: expected 3 values (L, a, b)");
+  for (int c = 0; c < 3; ++c) a.reinhardMean[c] = m[c], a.reinhardStd[c] = sd[c];
+  try {
+    a.validate();
+  } catch (const std::exception& e) {
+    throw ConfigError(std::string("augment: ") + e.what());
+  }
   return a;
 }
 
@@ -43,6 +63,8 @@ OptimizerOptions optimizerFromConfig(const Config& cfg) {
   o.name = cfg.getString("optimizer.name");
   o.lr = cfg.getFloat("optimizer.lr");
   o.momentum = cfg.getFloat("optimizer.momentum");
+  o.rmspropMomentum = cfg.getFloat("optimizer.rmsprop_momentum");
+  o.alpha = cfg.getFloat("optimizer.alpha");
   o.weightDecay = cfg.getFloat("optimizer.weight_decay");
   o.beta1 = cfg.getFloat("optimizer.beta1");
   o.beta2 = cfg.getFloat("optimizer.beta2");
@@ -69,7 +91,24 @@ wsi::StreamOptions streamOptionsFromConfig(const Config& cfg, int localSize) {
   so.prefetchBatches = static_cast<int>(cfg.getInt("data.prefetch_batches"));
   so.slideCache = static_cast<int>(cfg.getInt("data.slide_cache"));
   so.skipBadPatches = cfg.getString("on_bad_slide") == "skip";
+  so.directReads = cfg.getBool("data.direct_reads");
+  so.tileCacheBytes = static_cast<int64_t>(cfg.getFloat("data.tile_cache_mb") * (1 << 20));
+  so.groupWindowBatches = static_cast<int>(cfg.getInt("data.group_window_batches"));
+  try {
+    so.validate();
+  } catch (const std::exception& e) {
+    throw ConfigError(std::string("data: ") + e.what());
+  }
   return so;
+}
+
+void validateSettings(const Config& cfg) {
+  (void)modelOptionsFromConfig(cfg, 2);
+  (void)normFromConfig(cfg);
+  (void)augmentFromConfig(cfg);
+  (void)optimizerFromConfig(cfg);
+  (void)scheduleFromConfig(cfg);
+  (void)streamOptionsFromConfig(cfg, 1);
 }
 
 }  // namespace slidetrain

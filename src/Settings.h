@@ -17,5 +17,7 @@ OptimizerOptions optimizerFromConfig(const Config& cfg);
 ScheduleOptions scheduleFromConfig(const Config& cfg);
 /// data.* stream settings; `localSize` ranks share the node's cores.
 wsi::StreamOptions streamOptionsFromConfig(const Config& cfg, int localSize);
+/// Runs every conversion above so cross-key errors surface before a job starts.
+void validateSettings(const Config& cfg);
 
 }  // namespace slidetrain

@@ -1,30 +1,23 @@
+// Trainer: setup (model, optimizer, gradient sync, stream, resume) and the epoch loop; the
+// micro-batch loop is in TrainEpoch.cpp and the end-of-epoch work in TrainReport.cpp.
 #include "src/Trainer.h"
 
-#include "src/Settings.h"
-
-#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/nn/functional/loss.h>
+#include <torch/cuda.h>
 #include <torch/utils.h>
 
-#include "distributed/GradSync.h"
 #include "distributed/MpiComm.h"
 #include "distributed/Sampler.h"
 #include "distributed/SyncBatchNorm.h"
-#include "src/BatchTensor.h"
-#include "src/Checkpoint.h"
-#include "src/Inference.h"
-#include "src/Metrics.h"
-#include "src/ModelZoo.h"
-#include "src/Optim.h"
-#include "src/SplitData.h"
-#include "wsi/Augment.h"
+#include "src/Settings.h"
+#include "src/Transfer.h"
+#include "src/TrainerImpl.h"
 
 namespace fs = std::filesystem;
 
@@ -37,164 +30,212 @@ int threadsPerRank(const Config& cfg, int localSize) {
   return std::max(1, cores / std::max(1, localSize));
 }
 
-namespace {
+std::string Trainer::Impl::checkpointDir() const { return (fs::path(runDir) / "checkpoints").string(); }
 
-double seconds(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+Trainer::Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData train,
+                 std::optional<SplitData> val, std::vector<std::string> classNames)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.cfg = cfg;
+  s.comm = std::move(comm);
+  s.rank = s.comm->rank();
+  s.world = s.comm->size();
+  s.lead = s.rank == 0;
+  s.train = std::move(train);
+  s.val = std::move(val);
+  s.classNames = std::move(classNames);
+  s.numClasses = static_cast<int>(s.classNames.size());
+  if (s.train.samples.empty()) throw std::runtime_error("the train split has no patches");
+
+  s.seed = static_cast<uint64_t>(cfg.getInt("seed"));
+  s.runDir = cfg.getString("run_dir");
+  s.loss = lossFromConfig(cfg);
+  s.loss.validate(s.numClasses);
+  s.sampling.maxPatchesPerSlide = cfg.getInt("data.max_patches_per_slide");
+  s.sampling.classBalanced = cfg.getBool("data.class_balanced");
+  s.microBatch = cfg.getInt("train.batch_size");
+  if (s.microBatch % s.world != 0)
+    throw ConfigError("train.batch_size: " + std::to_string(s.microBatch) +
+                      " is not divisible by the world size " + std::to_string(s.world));
+
+  // Epoch geometry. The epoch size does not change between epochs (cap and balance keep it).
+  s.epochSize = static_cast<int64_t>(epochSampleList(s.train.samples, s.sampling, s.seed, 0).size());
+  const OptimizerOptions oo = optimizerFromConfig(cfg);
+  s.fullBatch = oo.name == "gd";
+  // Full-batch GD covers every sample (the trailing partial micro-batch included); mini-batch
+  // training drops it so every step has the same global batch.
+  s.microPerEpoch = dist::numGlobalBatches(s.epochSize, s.microBatch, /*dropLast=*/!s.fullBatch);
+  if (s.microPerEpoch == 0)
+    throw ConfigError("train.batch_size: " + std::to_string(s.microBatch) + " exceeds the " +
+                      std::to_string(s.epochSize) + " training patches of an epoch");
+  s.groupSize = s.fullBatch ? s.microPerEpoch : cfg.getInt("train.accumulation_steps");
+  s.stepsPerEpoch = (s.microPerEpoch + s.groupSize - 1) / s.groupSize;
+  const int64_t maxSteps = cfg.getInt("train.max_steps");
+  s.totalSteps = maxSteps > 0 ? maxSteps : cfg.getInt("train.epochs") * s.stepsPerEpoch;
+  s.epochs = (s.totalSteps + s.stepsPerEpoch - 1) / s.stepsPerEpoch;
+  s.gradClip = cfg.getFloat("train.grad_clip_norm");
+  s.checkpointEvery = cfg.getInt("train.checkpoint_every_steps");
+  s.monitor = cfg.getString("train.early_stopping.metric");
+  if (!s.val && s.monitor.rfind("val_", 0) == 0)
+    s.monitor = s.monitor == "val_accuracy" ? "train_accuracy" : "train_loss";
+  s.monitorMode = cfg.getString("train.early_stopping.mode");
+  if (s.monitorMode == "auto")
+    s.monitorMode = s.monitor.size() > 5 && s.monitor.substr(s.monitor.size() - 5) == "_loss" ? "min" : "max";
+  s.patience = cfg.getInt("train.early_stopping.patience");
+  s.minDelta = cfg.getFloat("train.early_stopping.min_delta");
+
+  // Device: CUDA when this libtorch has it (one device per local rank), else CPU. Autocast and
+  // channels_last only make sense there and are ignored on CPU.
+  if (torch::cuda::is_available())
+    s.device = at::Device(at::kCUDA, static_cast<int>(dist::localRank() % torch::cuda::device_count()));
+  s.useAmp = cfg.getBool("train.amp") && s.device.is_cuda();
+  s.channelsLast = cfg.getBool("train.channels_last") && s.device.is_cuda();
+
+  // Same initial weights on every rank from the seed; GradSync also broadcasts rank 0's.
+  torch::manual_seed(s.seed);
+  s.model = buildModel(modelOptionsFromConfig(cfg, s.numClasses));
+  applyTransferLearning(*s.model, cfg, s.lead);  // model.pretrained, model.freeze_up_to
+  const std::string from = resumePath(cfg.getString("train.resume"), s.runDir);
+  if (!from.empty()) {
+    // Layers unfrozen before the checkpoint was written must be trainable before the optimizer
+    // whose state it holds is built (the unfreeze at an epoch start happens in run()).
+    const TrainState at = peekTrainState(from);
+    for (int64_t e = 0; e < at.epoch + (at.stepInEpoch > 0 ? 1 : 0); ++e) unfreezeIfDue(*s.model, cfg, e);
+  }
+  s.model->to(s.device);
+  if (s.channelsLast) {
+    torch::NoGradGuard ng;
+    for (auto& p : s.model->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  if (s.world > 1 && cfg.getBool("train.sync_batchnorm")) dist::convertSyncBatchNorm(*s.model, s.comm);
+  s.optimizerOptions = oo;
+  s.buildOptimizer();
+
+  // Linear scaling rule: lr proportional to the effective global batch of one step.
+  double lr = oo.lr;
+  const int64_t effectiveBatch = s.fullBatch ? s.epochSize : s.microBatch * s.groupSize;
+  if (cfg.getBool("optimizer.scale_lr_with_batch"))
+    lr *= static_cast<double>(effectiveBatch) / static_cast<double>(cfg.getInt("optimizer.reference_batch_size"));
+  s.schedule = std::make_unique<LrSchedule>(scheduleFromConfig(cfg), lr, s.totalSteps);
+
+  s.norm = normFromConfig(cfg);
+  s.aug = augmentFromConfig(cfg);
+  Impl* self = &s;
+  wsi::PatchTransform transform = [self](wsi::RgbImage& img, const wsi::PatchRequest& r) {
+    if (self->aug.any())
+      wsi::augmentPatch(img, self->aug, dist::mixSeed(self->seed, self->currentEpoch, r.id, 0xA06));
+  };
+  s.streamOptions = streamOptionsFromConfig(cfg, dist::localSize());
+  s.stream = std::make_unique<wsi::PatchStream>(s.train.paths, s.streamOptions, transform,
+                                                s.train.slideOptions);
+  s.progress = std::make_unique<Progress>(s.lead, cfg.getInt("train.log_every"), cfg.getString("train.progress"));
+
+  if (!from.empty()) {
+    try {
+      s.state = loadTrainState(from, *s.model, *s.optimizer);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(e.what()) +
+                               "\nHINT: the checkpoint must come from the same model and optimizer; "
+                               "set train.resume=none (or another run_dir) to start over");
+    }
+    if (s.state.stepInEpoch % s.groupSize != 0 && s.state.stepInEpoch != s.microPerEpoch)
+      throw std::runtime_error(from + ": stream position " + std::to_string(s.state.stepInEpoch) +
+                               " is not at an optimizer step of train.accumulation_steps " +
+                               std::to_string(s.groupSize) + "; resume with the same settings");
+    if (s.lead)
+      std::printf("resumed from %s: epoch %lld, step %lld, batch %lld of the epoch\n", from.c_str(),
+                  static_cast<long long>(s.state.epoch + 1), static_cast<long long>(s.state.step),
+                  static_cast<long long>(s.state.stepInEpoch));
+  }
+  if (s.lead) {
+    fs::create_directories(s.checkpointDir());
+    std::ofstream(fs::path(s.runDir) / "config.yaml") << cfg.toYaml();
+    s.metricsOut.open(fs::path(s.runDir) / "metrics.jsonl", std::ios::app);
+    std::printf("training: %lld patches/epoch, global batch %lld x %lld micro-batches per step "
+                "(%lld steps/epoch, %lld steps), %d rank%s, lr %.4g, monitor %s (%s)\n",
+                static_cast<long long>(s.epochSize), static_cast<long long>(s.microBatch),
+                static_cast<long long>(s.groupSize), static_cast<long long>(s.stepsPerEpoch),
+                static_cast<long long>(s.totalSteps), s.world, s.world == 1 ? "" : "s", lr,
+                s.monitor.c_str(), s.monitorMode.c_str());
+    std::fflush(stdout);
+  }
 }
 
-}  // namespace
+void Trainer::Impl::buildOptimizer() {
+  sync.reset();  // its hooks belong to the old parameter set
+  dist::GradSyncOptions gso;
+  gso.bucketCapMB = cfg.getFloat("train.bucket_mb");
+  gso.firstBucketCapMB = cfg.getFloat("train.first_bucket_mb");
+  sync = std::make_unique<dist::GradSync>(comm, *model, gso);  // collective
+  params.clear();
+  for (auto& p : model->parameters())
+    if (p.requires_grad()) params.push_back(p);
+  optimizer = makeOptimizer(optimizerOptions, params);
+}
+
+Trainer::~Trainer() = default;
+Model& Trainer::model() { return *impl_->model; }
+void Trainer::crashAfterStep(int64_t step) { impl_->crashAfterStep = step; }
+int64_t Trainer::stepsPerEpoch() const { return impl_->stepsPerEpoch; }
+int64_t Trainer::totalSteps() const { return impl_->totalSteps; }
+
+TrainResult Trainer::run() {
+  Impl& s = *impl_;
+  TrainResult result;
+  result.monitor = s.monitor;
+  result.bestMetric = s.state.bestMetric;
+  result.bestEpoch = s.state.bestEpoch;
+  result.steps = s.state.step;
+  result.epochs = s.state.epoch;
+  if (s.state.finished || s.state.step >= s.totalSteps) {
+    if (s.lead)
+      std::printf("nothing to train: the checkpoint is at step %lld, which ends this run "
+                  "(train.resume=none starts over)\n", static_cast<long long>(s.state.step));
+    result.stoppedEarly = s.state.finished;
+    return result;
+  }
+  while (s.state.step < s.totalSteps && s.state.epoch < s.epochs) {
+    EpochTally tally;
+    tally.cm = ConfusionMatrix(s.numClasses);
+    const int64_t epochIndex = s.state.epoch;
+    // model.unfreeze_after_epochs: every rank unfreezes at the same epoch start, then rebuilds
+    // optimizer and GradSync (collective) - fresh optimizer state for the enlarged set.
+    if (s.state.stepInEpoch == 0 && unfreezeIfDue(*s.model, s.cfg, epochIndex)) {
+      s.buildOptimizer();
+      if (s.lead) std::printf("epoch %lld: all layers trainable now\n", static_cast<long long>(epochIndex + 1));
+    }
+    if (!s.trainEpoch(tally)) return result;  // crash hook: as if killed
+    result = s.endEpoch(tally, epochIndex);
+    if (result.stoppedEarly) break;
+  }
+  s.comm->barrier();  // nobody leaves while rank 0 still writes a checkpoint another may read
+  if (s.lead) {
+    if (result.val) {
+      std::printf("validation report (patches, last epoch):\n%s",
+                  result.val->patch.report(s.classNames).c_str());
+    } else {
+      std::printf("training report (patches, last epoch):\n%s", result.train.report(s.classNames).c_str());
+    }
+    std::printf("checkpoint: %s\n", (fs::path(s.checkpointDir()) / "last.pt").c_str());
+    std::fflush(stdout);
+  }
+  return result;
+}
 
 int runTrain(const Config& cfg) {
   dist::ensureMpiInitialized();
   dist::CommOptions co;
   co.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.getFloat("train.timeout_s") * 1000));
   std::shared_ptr<dist::Comm> comm = dist::makeComm(cfg.getString("train.backend"), co);
-  const int rank = comm->rank(), world = comm->size();
-  const bool lead = rank == 0;
   at::set_num_threads(threadsPerRank(cfg, dist::localSize()));
-
-  const int64_t globalBatch = cfg.getInt("train.batch_size");
-  if (globalBatch % world != 0)
-    throw ConfigError("train.batch_size: " + std::to_string(globalBatch) +
-                      " is not divisible by the world size " + std::to_string(world));
-  const uint64_t seed = static_cast<uint64_t>(cfg.getInt("seed"));
-  const std::string runDir = cfg.getString("run_dir");
-  if (lead) {
-    fs::create_directories(fs::path(runDir) / "checkpoints");
-    std::ofstream(fs::path(runDir) / "config.yaml") << cfg.toYaml();
-  }
-
   const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
-  const int numClasses = static_cast<int>(cohort.classes.size());
   SplitData train = prepareSplit(cfg, cohort, "train", *comm);
   if (train.samples.empty()) throw std::runtime_error(cfg.getString("cohort") + ": the train split has no patches");
   std::optional<SplitData> val;
   if (!cohort.indicesOfSplit("val").empty()) val = prepareSplit(cfg, cohort, "val", *comm);
-
-  // Same initial weights on every rank from the seed; GradSync also broadcasts rank 0's.
-  torch::manual_seed(seed);
-  std::shared_ptr<Model> model = buildModel(modelOptionsFromConfig(cfg, numClasses));
-  if (world > 1 && cfg.getBool("train.sync_batchnorm")) dist::convertSyncBatchNorm(*model, comm);
-  dist::GradSyncOptions gso;
-  gso.bucketCapMB = cfg.getFloat("train.bucket_mb");
-  gso.firstBucketCapMB = cfg.getFloat("train.first_bucket_mb");
-  dist::GradSync sync(comm, *model, gso);
-
-  std::vector<at::Tensor> params;
-  for (auto& p : model->parameters())
-    if (p.requires_grad()) params.push_back(p);
-  auto optimizer = makeOptimizer(optimizerFromConfig(cfg), params);
-  const int64_t epochs = cfg.getInt("train.epochs");
-  const int64_t n = static_cast<int64_t>(train.samples.size());
-  const int64_t batchesPerEpoch = dist::numGlobalBatches(n, globalBatch, /*dropLast=*/true);
-  if (batchesPerEpoch == 0)
-    throw ConfigError("train.batch_size: " + std::to_string(globalBatch) + " exceeds the " +
-                      std::to_string(n) + " training patches");
-  const LrSchedule schedule(scheduleFromConfig(cfg), cfg.getFloat("optimizer.lr"), epochs * batchesPerEpoch);
-
-  const Normalization norm = normFromConfig(cfg);
-  const wsi::AugmentOptions aug = augmentFromConfig(cfg);
-  int64_t currentEpoch = 0;  // read by workers; changed only between passes (workers stopped)
-  wsi::PatchTransform transform = [&](wsi::RgbImage& img, const wsi::PatchRequest& r) {
-    if (aug.any()) wsi::augmentPatch(img, aug, dist::mixSeed(seed, currentEpoch, r.id, 0xA06));
-  };
-  const wsi::StreamOptions so = streamOptionsFromConfig(cfg, dist::localSize());
-  wsi::PatchStream stream(train.paths, so, transform, train.slideOptions);
-
-  std::ofstream metricsOut;
-  if (lead) metricsOut.open(fs::path(runDir) / "metrics.jsonl", std::ios::app);
-  const int64_t logEvery = cfg.getInt("train.log_every");
-  const double labelSmoothing = cfg.getFloat("train.label_smoothing");
-  int64_t step = 0;
-  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-    currentEpoch = epoch;
-    const auto order = dist::globalOrder(n, seed, epoch);
-    std::vector<std::vector<wsi::PatchRequest>> batches;
-    for (int64_t k = 0; k < batchesPerEpoch; ++k) {
-      std::vector<wsi::PatchRequest> b;
-      for (int64_t i : dist::rankSliceOfBatch(order, globalBatch, k, rank, world)) b.push_back(train.samples[i]);
-      batches.push_back(std::move(b));
-    }
-    stream.start(std::move(batches));
-    model->train();
-    const auto t0 = std::chrono::steady_clock::now();
-    const double wait0 = stream.stats().waitSeconds;
-    ConfusionMatrix cm(numClasses);
-    double lossSum = 0;
-    int64_t seen = 0;
-    for (int64_t k = 0; k < batchesPerEpoch; ++k) {
-      auto b = stream.next();
-      schedule.apply(*optimizer, step);
-      optimizer->zero_grad();
-      at::Tensor x = batchToTensor(*b, norm), y = labelsToTensor(*b);
-      at::Tensor logits = model->forward(x);
-      // Mean over the local batch; local batches are equal (drop_last, batch divisible by the
-      // world size), so averaging gradients over ranks gives the global-batch mean exactly.
-      at::Tensor loss = torch::nn::functional::cross_entropy(
-          logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(labelSmoothing));
-      loss.backward();
-      sync.finalize();
-      optimizer->step();
-      ++step;
-      const at::Tensor pred = logits.argmax(1).contiguous();
-      const int64_t* pp = pred.data_ptr<int64_t>();
-      for (size_t i = 0; i < b->count(); ++i) cm.add(b->labels[i], static_cast<int>(pp[i]));
-      lossSum += loss.item<double>() * static_cast<double>(b->count());
-      seen += static_cast<int64_t>(b->count());
-      if (lead && (k + 1) % logEvery == 0) {
-        const double el = seconds(t0);
-        std::printf("epoch %lld step %lld/%lld  loss %.4f  patches/s %.0f  data-wait %.0f%%\n",
-                    static_cast<long long>(epoch + 1), static_cast<long long>(k + 1),
-                    static_cast<long long>(batchesPerEpoch), lossSum / std::max<int64_t>(1, seen),
-                    seen * world / std::max(1e-9, el),
-                    100.0 * (stream.stats().waitSeconds - wait0) / std::max(1e-9, el));
-        std::fflush(stdout);
-      }
-    }
-    // Epoch metrics summed over ranks: [loss_sum, seen, confusion counts...] in one all-reduce.
-    std::vector<double> packed{lossSum, static_cast<double>(seen)};
-    for (int64_t c : cm.counts()) packed.push_back(static_cast<double>(c));
-    at::Tensor t = at::tensor(packed, at::kDouble);
-    comm->allReduce(t, dist::ReduceOp::Sum);  // collective, same order on every rank
-    std::vector<int64_t> counts;
-    for (int64_t i = 2; i < t.numel(); ++i) counts.push_back(static_cast<int64_t>(t[i].item<double>()));
-    const Metrics m = Metrics::compute(ConfusionMatrix::fromCounts(numClasses, counts));
-    const double el = seconds(t0);
-    const double waitPct = 100.0 * (stream.stats().waitSeconds - wait0) / std::max(1e-9, el);
-    const double trainLoss = t[0].item<double>() / std::max(1.0, t[1].item<double>());
-
-    std::string valJson;
-    if (val) {
-      InferenceOptions io;
-      io.batchSize = static_cast<int>(cfg.getInt("predict.batch_size"));
-      io.workers = so.workers;
-      io.norm = norm;
-      at::Tensor probs = predictProbabilities(*model, *val, numClasses, io, *comm);
-      ConfusionMatrix vcm(numClasses);
-      at::Tensor vp = probs.argmax(1);
-      for (size_t i = 0; i < val->samples.size(); ++i)
-        if (!std::isnan(probs[i][0].item<float>()))
-          vcm.add(val->samples[i].label, static_cast<int>(vp[i].item<int64_t>()));
-      valJson = ", \"val\": " + Metrics::compute(vcm).toJson();
-    }
-    if (lead) {
-      std::printf("epoch %lld/%lld  loss %.4f  acc %.4f  %.1fs  %.0f patches/s  data-wait %.1f%%\n",
-                  static_cast<long long>(epoch + 1), static_cast<long long>(epochs), trainLoss,
-                  m.accuracy, el, t[1].item<double>() / std::max(1e-9, el), waitPct);
-      std::fflush(stdout);
-      metricsOut << "{\"epoch\": " << epoch + 1 << ", \"step\": " << step << ", \"loss\": " << trainLoss
-                 << ", \"lr\": " << schedule.lrAt(step - 1) << ", \"seconds\": " << el
-                 << ", \"patches_per_s\": " << t[1].item<double>() / std::max(1e-9, el)
-                 << ", \"data_wait_pct\": " << waitPct << ", \"train\": " << m.toJson() << valJson << "}\n";
-      metricsOut.flush();
-      TrainProgress p{epoch + 1, step, 0};
-      saveCheckpoint((fs::path(runDir) / "checkpoints" / "last.pt").string(), *model, optimizer.get(), p);
-      exportStateDict((fs::path(runDir) / "weights.pt").string(), *model);
-    }
-  }
-  comm->barrier();  // nobody exits while rank 0 still writes the checkpoint another may read
-  if (lead) std::printf("checkpoint: %s\n", (fs::path(runDir) / "checkpoints" / "last.pt").c_str());
+  Trainer trainer(cfg, comm, std::move(train), std::move(val), cohort.classes);
+  trainer.run();
   return 0;
 }
 

@@ -1,11 +1,63 @@
 #pragma once
-// `slidetrain train`: data-parallel training, one process per device, launched by mpirun.
+// Data-parallel training, one process per device, launched by mpirun. `Trainer` runs the loop on
+// prepared splits and a communicator (tests call it directly); `runTrain` is `slidetrain train`.
+// See docs/training.md for the loop, checkpoints, resume and metrics.jsonl.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "distributed/Comm.h"
 #include "src/Config.h"
+#include "src/Evaluate.h"
+#include "src/Metrics.h"
 #include "src/ModelZoo.h"
+#include "src/SplitData.h"
 
 namespace slidetrain {
 
-/// Runs training as configured; returns the process exit code. Collective over MPI_COMM_WORLD.
+struct TrainResult {
+  int64_t steps = 0;        ///< optimizer steps done in total (resumed runs included)
+  int64_t epochs = 0;       ///< epochs completed
+  bool stoppedEarly = false;
+  std::string monitor;      ///< the monitored metric's name
+  double bestMetric = 0;    ///< its best value (NaN when never defined)
+  int64_t bestEpoch = 0;    ///< 1-based
+  double trainLoss = 0;     ///< of the last epoch, all ranks
+  Metrics train;            ///< of the last epoch, all ranks
+  std::optional<EvalResult> val;  ///< last validation (when a val split exists)
+};
+
+class Trainer {
+ public:
+  /// Builds the model (seeded), optimizer, gradient synchronisation and stream, and resumes per
+  /// train.resume. `val` may be empty. Collective (GradSync construction): same order on every
+  /// rank. run_dir comes from cfg; only rank 0 writes there.
+  Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData train,
+          std::optional<SplitData> val, std::vector<std::string> classNames);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// Trains to the end (epochs, max_steps or early stopping). Collective.
+  TrainResult run();
+  Model& model();
+
+  /// Testing: make run() return right after optimizer step `step` as if the process were killed
+  /// there (nothing more is written). -1 = off.
+  void crashAfterStep(int64_t step);
+  /// Optimizer steps per epoch and in total, as planned.
+  int64_t stepsPerEpoch() const;
+  int64_t totalSteps() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// `slidetrain train`: reads the cohort, prepares the train (and val) split, runs a Trainer,
+/// prints the classification report. Returns the exit code. Collective over MPI_COMM_WORLD.
 int runTrain(const Config& cfg);
 
 /// Torch intra-op threads for this rank: train.threads, else cores shared among local ranks.

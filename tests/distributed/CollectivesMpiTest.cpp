@@ -121,3 +121,41 @@ TEST(Collectives, SeveralCommunicatorsAreIndependent) {
   EXPECT_TRUE(at::equal(a, at::full({2}, n * (n - 1) / 2.0f)));
   EXPECT_TRUE(at::equal(b, at::full({2}, static_cast<float>(n))));
 }
+
+TEST(Collectives, AsyncAllReducesCompleteInSubmissionOrderOnBothPaths) {
+  // Many outstanding allReduceAsync calls (the communication thread's FIFO queue, or polled
+  // MPI_Iallreduce requests), waited for in reverse order; every result has its closed form.
+  const int n = comm()->size(), r = comm()->rank();
+  for (bool thread : {true, false}) {
+    SCOPED_TRACE(thread ? "comm thread" : "polled");
+    CommOptions co{std::chrono::seconds(60)};
+    co.commThread = thread;
+    auto c = makeComm("mpi", co);
+    std::vector<at::Tensor> ts;
+    std::vector<std::shared_ptr<Work>> works;
+    for (int k = 0; k < 24; ++k) {
+      const int64_t len = 1 + 997 * k;
+      if (k % 3 == 0) ts.push_back(at::full({len}, static_cast<float>(r + k)));
+      else if (k % 3 == 1) ts.push_back(at::full({len}, static_cast<double>(r)));
+      else ts.push_back(at::full({len}, static_cast<int64_t>(r), at::kLong));
+      const ReduceOp op = k % 3 == 1 ? ReduceOp::Avg : k % 3 == 2 ? ReduceOp::Max : ReduceOp::Sum;
+      works.push_back(c->allReduceAsync(ts.back(), op));
+    }
+    for (int k = 23; k >= 0; --k) works[static_cast<size_t>(k)]->wait();
+    for (int k = 0; k < 24; ++k) {
+      SCOPED_TRACE(k);
+      const at::Tensor& t = ts[static_cast<size_t>(k)];
+      ASSERT_TRUE(works[static_cast<size_t>(k)]->isCompleted());
+      if (k % 3 == 0)
+        EXPECT_TRUE(at::equal(t, at::full_like(t, n * (n - 1) / 2.0f + n * k)));
+      else if (k % 3 == 1)
+        EXPECT_TRUE(at::allclose(t, at::full_like(t, (n - 1) / 2.0)));
+      else
+        EXPECT_TRUE(at::equal(t, at::full_like(t, n - 1)));
+    }
+    // A staged (non-contiguous) tensor gets its result copied back by the thread.
+    at::Tensor nc = at::full({4, 6}, static_cast<float>(r)).t();
+    c->allReduceAsync(nc, ReduceOp::Sum)->wait();
+    EXPECT_TRUE(at::equal(nc, at::full({6, 4}, n * (n - 1) / 2.0f)));
+  }
+}

@@ -8,6 +8,7 @@
 #include <torch/autograd.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/optim/sgd.h>
 
 #include <numeric>
 
@@ -173,6 +174,85 @@ TEST(GradSync, AccumulationOverMicroBatchesWithTinyBuckets) {
     referenceBackward(*p.ref, d, 2 * w, m, 0.25);
   }
   p.sync->finalize();
+  EXPECT_LT(maxGradDiff(*p.dist, *p.ref), 1e-5);
+}
+
+TEST(GradSync, OverlappedBucketsEqualTheSynchronousAverage) {
+  // The overlapped path (buckets reduced on MpiComm's communication thread while backward runs,
+  // .grad() aliasing the buckets, division in finalize) against the synchronous semantics
+  // computed independently: every rank's locally accumulated gradient, all-gathered and
+  // averaged. Many one-parameter buckets, default buckets, accumulation over 3 micro-batches,
+  // several steps with Optimizer::zero_grad() (in place, detach_()) and one with set-to-none,
+  // and both MpiComm paths (communication thread, polled MPI_Iallreduce).
+  const int w = comm()->size(), r = comm()->rank();
+  for (bool thread : {true, false}) {
+    for (double cap : {1e-6, 25.0}) {
+      SCOPED_TRACE(std::string(thread ? "comm thread" : "polled") + ", bucket cap " +
+                   std::to_string(cap) + " MB");
+      CommOptions co{std::chrono::seconds(60)};
+      co.commThread = thread;
+      auto c = makeComm("mpi", co);  // collective: same order on every rank
+      GradSyncOptions opts;
+      opts.bucketCapMB = cap;
+      opts.firstBucketCapMB = cap;
+      at::manual_seed(300 + r);
+      Net net(nullptr), local(nullptr);  // plain BatchNorm: the reference needs no collective
+      GradSync sync(c, net, opts);
+      copyState(local, net);
+      if (cap < 1) {
+        EXPECT_EQ(sync.numBuckets(), net.parameters().size());
+      }
+      torch::optim::SGD opt(net.parameters(), 0.1), localOpt(local.parameters(), 0.1);
+      for (int step = 0; step < 4; ++step) {
+        SCOPED_TRACE("step " + std::to_string(step));
+        if (step == 2) {
+          clearGrads(net);  // zero_grad(set_to_none): GradSync re-attaches its bucket views
+          clearGrads(local);
+        } else {
+          opt.zero_grad();
+          localOpt.zero_grad();
+        }
+        for (int m = 0; m < 3; ++m) {
+          sync.setSyncEnabled(m == 2);
+          at::manual_seed(1000 * step + 10 * m + r);  // rank-specific data
+          const at::Tensor x = at::randn({2 + r, 3, 8, 8});
+          net.forward(x).pow(2).sum().backward();
+          local.forward(x).pow(2).sum().backward();
+        }
+        sync.finalize();
+        auto lp = local.named_parameters();
+        for (auto& p : net.named_parameters()) {
+          const at::Tensor lg = lp[p.key()].grad();
+          const at::Tensor mine = lg.defined() ? lg : at::zeros_like(p.value());
+          const at::Tensor ref = c->allGather(mine).mean(0);  // the synchronous average
+          ASSERT_TRUE(p.value().grad().defined()) << p.key();
+          const double tol = 1e-6 * (1.0 + ref.abs().max().item<double>());
+          EXPECT_LE((p.value().grad() - ref).abs().max().item<double>(), tol) << p.key();
+        }
+        // Same update on every rank keeps the replicas equal (and exercises .grad() views).
+        opt.step();
+        at::NoGradGuard g;
+        for (auto& p : local.named_parameters())
+          p.value().copy_(net.named_parameters()[p.key()]);
+      }
+      at::Tensor wgt = net.fc1->weight.detach().clone();
+      at::Tensor all = c->allGather(wgt);
+      for (int k = 1; k < w; ++k) EXPECT_TRUE(at::equal(all[k], all[0]));
+    }
+  }
+}
+
+TEST(GradSync, SecondBackwardWithoutFinalizeIsRefusedBeforeTouchingBuckets) {
+  auto p = makePair();
+  const Data d = makeData(4 * comm()->size(), 13);
+  localBackward(*p.dist, d, d.x.size(0), 0, 1.0);
+  EXPECT_THROW(localBackward(*p.dist, d, d.x.size(0), 0, 1.0), std::exception);
+  p.sync->finalize();  // the first backward's buckets still complete on every rank
+  clearGrads(*p.dist);
+  clearGrads(*p.ref);
+  localBackward(*p.dist, d, d.x.size(0), 0, 1.0);
+  p.sync->finalize();
+  referenceBackward(*p.ref, d, d.x.size(0), 0, 1.0);
   EXPECT_LT(maxGradDiff(*p.dist, *p.ref), 1e-5);
 }
 

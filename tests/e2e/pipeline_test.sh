@@ -28,4 +28,6 @@ done
 grep -q "held-out slide-level accuracy" "$W/predict.log" || fail "no accuracy line"
 [[ $(wc -l < "$W/run/slides.csv") -eq 3 ]] || fail "slides.csv should hold 2 test slides"
 [[ -s "$W/run/patches.csv" ]] || fail "no patches.csv"
+[[ -s "$W/run/report.html" ]] || fail "no report.html"
+[[ $(ls "$W/run/heatmaps"/*.png | wc -l) -eq 2 ]] || fail "expected 2 heatmaps"
 echo "pipeline OK"

@@ -1,0 +1,61 @@
+"""Python baseline of bench_train_step: images/s of a PyTorch training step (forward,
+cross-entropy, backward, SGD with momentum 0.9) on random data, for the Python twin of a
+slidetrain zoo model (tools/reference_models.py: same layers, same state_dict keys).
+
+Run by bench_train_step (bench/train_step.cpp) with the same model, batch, size, steps and
+threads; needs a Python with torch (/usr/bin/python3 with Debian's python3-torch).
+
+  /usr/bin/python3 bench/train_step.py --model small_cnn --batch 32 --size 128 \
+      --steps 40 --warmup 3 --threads 2
+prints one line: images_per_s=<batch / median step time> mean_images_per_s=<batch * steps / total>
+(the median is robust to other jobs on a shared machine; bench_train_step uses it on both sides)
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from reference_models import build  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="small_cnn")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--classes", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = build(a.model, a.classes)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(a.batch, 3, a.size, a.size)
+    y = torch.randint(0, a.classes, (a.batch,))
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(a.warmup):
+        step()
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    median = sorted(times)[len(times) // 2]
+    print("images_per_s=%.3f mean_images_per_s=%.3f" % (a.batch / median, a.batch * len(times) / sum(times)),
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+#pragma once
+// Resumable training state. A training checkpoint (checkpoints/last.pt, best.pt) holds the
+// model, the optimizer state, the progress counters (epoch, optimizer step, stream position in
+// the epoch), the early-stopping bookkeeping and torch's CPU generator state. Its "model",
+// "optimizer", "epoch", "step" and "step_in_epoch" entries are those of src/Checkpoint.h, so
+// loadCheckpoint (predict) reads it too. Written atomically by rank 0, read by every rank.
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include <ATen/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+namespace slidetrain {
+
+struct TrainState {
+  int64_t epoch = 0;        ///< epoch to run next (or being run when stepInEpoch > 0)
+  int64_t step = 0;         ///< optimizer steps done in total (the schedule position)
+  int64_t stepInEpoch = 0;  ///< global micro-batches of `epoch` already consumed
+  double bestMetric = std::numeric_limits<double>::quiet_NaN();  ///< NaN: none yet
+  int64_t bestEpoch = 0;    ///< 1-based epoch of bestMetric (0: none)
+  int64_t badEpochs = 0;    ///< epochs since the monitored metric last improved
+  bool finished = false;    ///< training ended (max steps, epochs or early stopping)
+};
+
+/// Writes model, optimizer, state and the CPU RNG state to `path` (temporary file + rename).
+void saveTrainState(const std::string& path, torch::nn::Module& model,
+                    torch::optim::Optimizer& optimizer, const TrainState& state);
+/// Reads all of it back into an already-built model and optimizer and restores the CPU RNG.
+/// Throws std::runtime_error naming the file.
+TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
+                          torch::optim::Optimizer& optimizer);
+
+/// Epoch and stream position of a training checkpoint without loading the rest (to prepare a
+/// model, e.g. unfreeze layers, before its optimizer is built).
+TrainState peekTrainState(const std::string& path);
+
+/// The checkpoint to resume from for train.resume (`auto`: <run_dir>/checkpoints/last.pt when it
+/// exists; `none`; or a path, which must exist). Empty: start fresh.
+std::string resumePath(const std::string& resume, const std::string& runDir);
+
+}  // namespace slidetrain

@@ -1,0 +1,105 @@
+// Trainer under mpirun (2 and 3 ranks): W ranks x B equals 1 rank x W*B with SyncBatchNorm on
+// (each rank runs the one-process reference locally on the full batch), and a mid-epoch
+// resume is bit-identical to an uninterrupted run.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "distributed/MpiComm.h"
+#include "src/Trainer.h"
+#include "tests/src/TrainTestUtil.h"
+
+namespace slidetrain {
+namespace {
+
+namespace fs = std::filesystem;
+using testutil::LocalComm;
+
+std::shared_ptr<dist::Comm> world() {
+  static auto c = dist::makeComm("mpi", dist::CommOptions{std::chrono::seconds(120)});
+  return c;
+}
+
+struct Data {
+  std::string dir;
+  wsi::Cohort cohort;
+  SplitData train;
+};
+
+const Data& data() {
+  static Data d = [] {
+    Data x;
+    // One folder per world size: ctest may run the np2 and np3 jobs at the same time.
+    x.dir = std::string(SLIDETRAIN_BINARY_DIR) + "/test_tmp/trainer_mpi_np" + std::to_string(world()->size());
+    if (world()->rank() == 0) testutil::makeCohort(x.dir);
+    world()->barrier();
+    x.cohort = wsi::Cohort::read(x.dir + "/c/cohort.csv");
+    x.train = prepareSplit(testutil::smallConfig(x.dir, "unused"), x.cohort, "train", *world());
+    return x;
+  }();
+  return d;
+}
+
+/// Per-rank run folder for the local references (every LocalComm trainer is a "rank 0").
+std::string mine(const std::string& name) { return name + "_rank" + std::to_string(world()->rank()); }
+
+TEST(TrainerMpi, RanksTimesBatchEqualsOneRankFullBatchWithSyncBn) {
+  const auto& d = data();
+  const int w = world()->size();
+  const std::vector<std::string> common{"train.batch_size=" + std::to_string(4 * w), "train.max_steps=6",
+                                        "train.sync_batchnorm=true", "model.batch_norm=true",
+                                        "model.dropout=0"};
+  Config dc = testutil::smallConfig(d.dir, "syncbn_dist");
+  dc.applyOverrides(common);
+  Trainer dist(dc, world(), d.train, std::nullopt, d.cohort.classes);
+  EXPECT_EQ(dist.run().steps, 6);
+
+  Config lc = testutil::smallConfig(d.dir, mine("syncbn_ref"));
+  lc.applyOverrides(common);
+  Trainer ref(lc, std::make_shared<LocalComm>(), d.train, std::nullopt, d.cohort.classes);
+  ref.run();
+  std::string where;
+  const double diff = testutil::maxStateDiff(dist.model(), ref.model(), &where, true, false);
+  EXPECT_LT(diff, 1e-4) << "parameters differ by " << diff << " (relative) in " << where;
+  // Running statistics: SyncBatchNorm combines per-rank float32 E[x^2] - E[x]^2 sums
+  // (docs/distributed.md), which loses a little more precision than torch's two-pass kernel.
+  const double bdiff = testutil::maxStateDiff(dist.model(), ref.model(), &where, false, true);
+  EXPECT_LT(bdiff, 1e-3) << "buffers differ by " << bdiff << " (relative) in " << where;
+
+  // Without SyncBatchNorm the per-rank statistics differ from the full batch's: detectable.
+  Config nc = testutil::smallConfig(d.dir, "nosync_dist");
+  nc.applyOverrides(common);
+  nc.applyOverrides({"train.sync_batchnorm=false"});
+  Trainer nosync(nc, world(), d.train, std::nullopt, d.cohort.classes);
+  nosync.run();
+  EXPECT_GT(testutil::maxStateDiff(nosync.model(), ref.model()), 1e-4);
+}
+
+TEST(TrainerMpi, MidEpochResumeIsBitIdentical) {
+  const auto& d = data();
+  Config a = testutil::smallConfig(d.dir, "resume_a");
+  a.applyOverrides({"model.dropout=0.3"});
+  Trainer full(a, world(), d.train, std::nullopt, d.cohort.classes);
+  EXPECT_EQ(full.run().steps, 12);
+
+  Config b = testutil::smallConfig(d.dir, "resume_b");
+  b.applyOverrides({"model.dropout=0.3", "train.checkpoint_every_steps=2"});
+  {
+    Trainer crashed(b, world(), d.train, std::nullopt, d.cohort.classes);
+    crashed.crashAfterStep(7);
+    crashed.run();
+  }
+  world()->barrier();  // rank 0 wrote last.pt; everyone reads it next
+  Trainer resumed(b, world(), d.train, std::nullopt, d.cohort.classes);
+  EXPECT_EQ(resumed.run().steps, 12);
+  EXPECT_TRUE(testutil::sameState(full.model(), resumed.model()))
+      << "max difference " << testutil::maxStateDiff(full.model(), resumed.model());
+}
+
+TEST(TrainerMpi, Cleanup) {
+  world()->barrier();
+  if (world()->rank() == 0) fs::remove_all(data().dir);
+}
+
+}  // namespace
+}  // namespace slidetrain

@@ -1,0 +1,160 @@
+// Trainer on one process (LocalComm) through the real stream and order path on a tiny synthetic
+// cohort: mid-epoch resume is bit-identical, accumulation equals a k-times larger batch,
+// early stopping stops and writes best.pt, full-batch GD takes one step per epoch.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "src/Trainer.h"
+#include "tests/src/TrainTestUtil.h"
+
+namespace slidetrain {
+namespace {
+
+namespace fs = std::filesystem;
+using testutil::LocalComm;
+
+struct Data {
+  std::string dir;
+  wsi::Cohort cohort;
+  SplitData train, val;
+};
+
+const Data& data() {
+  static Data d = [] {
+    Data x;
+    x.dir = std::string(SLIDETRAIN_BINARY_DIR) + "/test_tmp/trainer_" + std::to_string(getpid());
+    testutil::makeCohort(x.dir);
+    x.cohort = wsi::Cohort::read(x.dir + "/c/cohort.csv");
+    LocalComm comm;
+    const Config cfg = testutil::smallConfig(x.dir, "unused");
+    x.train = prepareSplit(cfg, x.cohort, "train", comm);
+    x.val = prepareSplit(cfg, x.cohort, "val", comm);
+    return x;
+  }();
+  return d;
+}
+
+struct Cleanup : ::testing::Environment {
+  void TearDown() override {
+    fs::remove_all(std::string(SLIDETRAIN_BINARY_DIR) + "/test_tmp/trainer_" + std::to_string(getpid()));
+  }
+};
+const auto* kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);
+
+std::unique_ptr<Trainer> makeTrainer(const Config& cfg, bool withVal = false) {
+  std::optional<SplitData> val;
+  if (withVal) val = data().val;
+  return std::make_unique<Trainer>(cfg, std::make_shared<LocalComm>(), data().train, val,
+                                   data().cohort.classes);
+}
+
+TEST(Trainer, MidEpochResumeIsBitIdentical) {
+  const auto& d = data();
+  Config a = testutil::smallConfig(d.dir, "resume_a");
+  a.applyOverrides({"model.dropout=0.3"});  // exercises the per-step RNG seeding
+  auto full = makeTrainer(a);
+  ASSERT_EQ(full->stepsPerEpoch(), 4);
+  const TrainResult ra = full->run();
+  EXPECT_EQ(ra.steps, 12);
+
+  Config b = testutil::smallConfig(d.dir, "resume_b");
+  b.applyOverrides({"model.dropout=0.3", "train.checkpoint_every_steps=2"});
+  auto crashed = makeTrainer(b);
+  crashed->crashAfterStep(7);  // last checkpoint: step 6 = epoch 2, batch 2 of 4
+  crashed->run();
+  EXPECT_FALSE(testutil::sameState(full->model(), crashed->model()));
+
+  auto resumed = makeTrainer(b);  // train.resume: auto picks checkpoints/last.pt
+  const TrainResult rc = resumed->run();
+  EXPECT_EQ(rc.steps, 12);
+  EXPECT_TRUE(testutil::sameState(full->model(), resumed->model()))
+      << "max difference " << testutil::maxStateDiff(full->model(), resumed->model());
+
+  // Starting over from scratch instead must not resume.
+  Config c = b;
+  c.applyOverrides({"train.resume=none", "train.epochs=1"});
+  EXPECT_EQ(makeTrainer(c)->run().steps, 4);
+}
+
+TEST(Trainer, AccumulationEqualsLargerBatch) {
+  const auto& d = data();
+  const std::vector<std::string> noBn{"model.batch_norm=false", "optimizer.name=sgd", "train.epochs=2"};
+  Config big = testutil::smallConfig(d.dir, "acc_big");
+  big.applyOverrides(noBn);
+  Config acc = testutil::smallConfig(d.dir, "acc_k2");
+  acc.applyOverrides(noBn);
+  acc.applyOverrides({"train.batch_size=6", "train.accumulation_steps=2"});
+  Config small = testutil::smallConfig(d.dir, "acc_small");
+  small.applyOverrides(noBn);
+  small.applyOverrides({"train.batch_size=6", "train.max_steps=8"});
+  auto tb = makeTrainer(big), ta = makeTrainer(acc), ts = makeTrainer(small);
+  EXPECT_EQ(ta->stepsPerEpoch(), tb->stepsPerEpoch());
+  tb->run();
+  ta->run();
+  ts->run();
+  EXPECT_LT(testutil::maxStateDiff(tb->model(), ta->model()), 1e-5);
+  // Without accumulation the 8 steps of 6 patches differ: the comparison can fail.
+  EXPECT_GT(testutil::maxStateDiff(tb->model(), ts->model()), 1e-4);
+}
+
+TEST(Trainer, EarlyStoppingAndBestCheckpoint) {
+  const auto& d = data();
+  Config c = testutil::smallConfig(d.dir, "early");
+  // Tiny lr and no BatchNorm: val_loss moves far less than min_delta, so it never improves
+  // after epoch 1.
+  c.applyOverrides({"optimizer.lr=1e-9", "model.batch_norm=false", "train.epochs=10",
+                    "train.early_stopping.min_delta=1e-4",
+                    "train.early_stopping.metric=val_loss", "train.early_stopping.patience=2"});
+  const TrainResult r = makeTrainer(c, /*withVal=*/true)->run();
+  EXPECT_TRUE(r.stoppedEarly);
+  EXPECT_EQ(r.epochs, 3);
+  EXPECT_EQ(r.bestEpoch, 1);
+  ASSERT_TRUE(r.val.has_value());
+  EXPECT_GT(r.val->patches, 0);
+  EXPECT_TRUE(fs::exists(d.dir + "/early/checkpoints/best.pt"));
+  EXPECT_TRUE(fs::exists(d.dir + "/early/checkpoints/last.pt"));
+  std::ifstream in(d.dir + "/early/metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    EXPECT_NE(line.find("\"val_loss\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"val_slide\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"decoded_mb_per_s\""), std::string::npos) << line;
+  }
+  EXPECT_EQ(lines, 3);
+  // Resuming an early-stopped run trains nothing more.
+  EXPECT_EQ(makeTrainer(c, true)->run().steps, r.steps);
+
+  // With patience 0 the same run goes the distance.
+  Config full = testutil::smallConfig(d.dir, "no_early");
+  full.applyOverrides({"optimizer.lr=1e-9", "model.batch_norm=false", "train.epochs=4"});
+  const TrainResult rf = makeTrainer(full, true)->run();
+  EXPECT_FALSE(rf.stoppedEarly);
+  EXPECT_EQ(rf.epochs, 4);
+}
+
+TEST(Trainer, FullBatchGdStepsOncePerEpochAndBceTrains) {
+  const auto& d = data();
+  Config c = testutil::smallConfig(d.dir, "gd");
+  c.applyOverrides({"optimizer.name=gd", "train.epochs=2", "train.batch_size=20"});
+  auto t = makeTrainer(c);
+  EXPECT_EQ(t->stepsPerEpoch(), 1);
+  EXPECT_EQ(t->run().steps, 2);
+
+  Config b = testutil::smallConfig(d.dir, "bce");
+  b.applyOverrides({"train.loss=bce", "train.class_weights=[1.0, 2.0]", "train.label_smoothing=0.1",
+                    "train.grad_clip_norm=1.0", "optimizer.scale_lr_with_batch=true",
+                    "optimizer.reference_batch_size=24"});
+  auto tb = makeTrainer(b, true);
+  const TrainResult r = tb->run();
+  EXPECT_EQ(r.steps, 12);
+  ASSERT_TRUE(r.val.has_value());
+  EXPECT_TRUE(std::isfinite(r.val->loss));
+  const at::Tensor p = r.val->probabilities;
+  ASSERT_EQ(p.size(1), 2);  // one sigmoid output turned into [1 - p, p]
+  EXPECT_LT((p.sum(1) - 1).abs().max().item<double>(), 1e-5);
+}
+
+}  // namespace
+}  // namespace slidetrain
