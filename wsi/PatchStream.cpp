@@ -170,7 +170,15 @@ void PatchStream::admitLocked() {
     }
     std::stable_sort(keyed.begin(), keyed.end(),
                      [](const Keyed& a, const Keyed& b) { return a.key < b.key; });
-    for (const auto& k : keyed) tasks_.push_back(k.task);
+    // Workers pop tasks in turn; if neighbours in tile order went to different workers, they
+    // would wait on each other's decode of the tiles they share. So the sorted window is cut
+    // into one contiguous segment per worker and queued round-robin: each worker walks its own
+    // run of tiles and the workers meet only at segment borders.
+    const size_t w = static_cast<size_t>(std::max(1, options_.workers));
+    const size_t seg = (keyed.size() + w - 1) / w;
+    for (size_t i = 0; i < seg; ++i)
+      for (size_t k = 0; k < w; ++k)
+        if (k * seg + i < keyed.size()) tasks_.push_back(keyed[k * seg + i].task);
     stats_.peakBufferedBytes = std::max(stats_.peakBufferedBytes, stats_.bufferedBytes);
     admitted_ = end;
   }
