@@ -146,17 +146,9 @@ int runCrossValidation(const Config& cfg) {
     trainer.run();  // ends with a barrier: checkpoints are on disk
     const std::string best = (fs::path(foldDir) / "checkpoints" / "best.pt").string();
     if (cfg.getString("cv.checkpoint") == "best" && fs::exists(best)) loadCheckpoint(best, trainer.model(), nullptr);
-    InferenceOptions io;
-    io.batchSize = static_cast<int>(cfg.getInt("predict.batch_size"));
-    const wsi::StreamOptions so = streamOptionsFromConfig(cfg, dist::localSize());
-    io.workers = so.workers;
-    io.skipBadPatches = so.skipBadPatches;
-    io.norm = normFromConfig(cfg);
-    SlidePooling pool;
-    pool.method = cfg.getString("predict.aggregation");
-    pool.topk = static_cast<int>(cfg.getInt("predict.topk"));
-    pool.threshold = cfg.getFloat("predict.threshold");
-    const EvalResult r = evaluateSplit(trainer.model(), val, static_cast<int>(cohort.classes.size()), io, pool, *comm);
+    const EvalResult r = evaluateSplit(trainer.model(), val, static_cast<int>(cohort.classes.size()),
+                                       inferenceOptionsFromConfig(cfg, dist::localSize()),
+                                       poolingFromConfig(cfg), *comm);
     rows.push_back(foldRow(r));
     if (lead)
       std::printf("fold %d: patch accuracy %.4f  patch AUC %s  slide accuracy %.4f (%lld slides)\n", f + 1,

@@ -20,12 +20,12 @@ at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClas
   for (int64_t i = begin; i < end; i += o.batchSize)
     batches.emplace_back(data.samples.begin() + i,
                          data.samples.begin() + std::min<int64_t>(end, i + o.batchSize));
-  wsi::StreamOptions so;
-  so.workers = o.workers;
-  so.prefetchBatches = o.prefetchBatches;
-  so.slideCache = o.slideCache;
-  so.skipBadPatches = o.skipBadPatches;
-  wsi::PatchStream stream(data.paths, so, {}, data.slideOptions);
+  wsi::PatchTransform transform;
+  if (o.stainNorm == wsi::StainNorm::Reinhard)
+    transform = [&o](wsi::RgbImage& img, const wsi::PatchRequest&) {
+      wsi::reinhardNormalize(img, o.reinhardMean, o.reinhardStd);
+    };
+  wsi::PatchStream stream(data.paths, o.stream, transform, data.slideOptions);
   stream.start(std::move(batches));
 
   // Local rows padded to maxShare so the all-gather has one shape on every rank.

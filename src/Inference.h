@@ -1,22 +1,25 @@
 #pragma once
 // Sharded inference: each rank predicts a contiguous share of a split's patches and the class
 // probabilities are all-gathered, so every rank ends with all of them in sample order.
+#include <array>
 #include <vector>
 
 #include "distributed/Comm.h"
 #include "src/BatchTensor.h"
 #include "src/ModelZoo.h"
 #include "src/SplitData.h"
+#include "wsi/Augment.h"
 
 namespace slidetrain {
 
 struct InferenceOptions {
   int batchSize = 128;
-  int workers = 1;
-  int prefetchBatches = 4;
-  int slideCache = 32;
-  bool skipBadPatches = true;
+  wsi::StreamOptions stream;  ///< readers, prefetch, direct reads, bad-patch policy
   Normalization norm;
+  /// Stain normalisation applied to every patch as in training (augment.stain_norm); the random
+  /// augmentations never apply at inference.
+  wsi::StainNorm stainNorm = wsi::StainNorm::None;
+  std::array<double, 3> reinhardMean{}, reinhardStd{};
 };
 
 /// Returns [samples, classes] probabilities (rows of skipped patches are NaN).

@@ -39,14 +39,7 @@ int runPredict(const Config& cfg) {
   if (ckpt.empty()) ckpt = (fs::path(runDir) / "checkpoints" / "last.pt").string();
   loadCheckpoint(ckpt, *model, nullptr);
 
-  InferenceOptions io;
-  io.batchSize = static_cast<int>(cfg.getInt("predict.batch_size"));
-  const wsi::StreamOptions so = streamOptionsFromConfig(cfg, dist::localSize());
-  io.workers = so.workers;
-  io.prefetchBatches = so.prefetchBatches;
-  io.slideCache = so.slideCache;
-  io.skipBadPatches = so.skipBadPatches;
-  io.norm = normFromConfig(cfg);
+  const InferenceOptions io = inferenceOptionsFromConfig(cfg, dist::localSize());
   const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *comm);
   if (!lead) return 0;
 

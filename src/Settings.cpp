@@ -102,13 +102,34 @@ wsi::StreamOptions streamOptionsFromConfig(const Config& cfg, int localSize) {
   return so;
 }
 
+InferenceOptions inferenceOptionsFromConfig(const Config& cfg, int localSize) {
+  InferenceOptions io;
+  io.batchSize = static_cast<int>(cfg.getInt("predict.batch_size"));
+  io.stream = streamOptionsFromConfig(cfg, localSize);
+  io.norm = normFromConfig(cfg);
+  const wsi::AugmentOptions a = augmentFromConfig(cfg);
+  io.stainNorm = a.stainNorm;
+  io.reinhardMean = a.reinhardMean;
+  io.reinhardStd = a.reinhardStd;
+  return io;
+}
+
+SlidePooling poolingFromConfig(const Config& cfg) {
+  SlidePooling pool;
+  pool.method = cfg.getString("predict.aggregation");
+  pool.topk = static_cast<int>(cfg.getInt("predict.topk"));
+  pool.threshold = cfg.getFloat("predict.threshold");
+  return pool;
+}
+
 void validateSettings(const Config& cfg) {
   (void)modelOptionsFromConfig(cfg, 2);
   (void)normFromConfig(cfg);
   (void)augmentFromConfig(cfg);
   (void)optimizerFromConfig(cfg);
   (void)scheduleFromConfig(cfg);
-  (void)streamOptionsFromConfig(cfg, 1);
+  (void)inferenceOptionsFromConfig(cfg, 1);
+  (void)poolingFromConfig(cfg);
 }
 
 }  // namespace slidetrain

@@ -2,6 +2,8 @@
 // Typed option structs of every layer, filled from the Config in one place (train, predict,
 // cv and benches share them).
 #include "src/BatchTensor.h"
+#include "src/Evaluate.h"
+#include "src/Inference.h"
 #include "src/Config.h"
 #include "src/ModelZoo.h"
 #include "src/Optim.h"
@@ -17,6 +19,10 @@ OptimizerOptions optimizerFromConfig(const Config& cfg);
 ScheduleOptions scheduleFromConfig(const Config& cfg);
 /// data.* stream settings; `localSize` ranks share the node's cores.
 wsi::StreamOptions streamOptionsFromConfig(const Config& cfg, int localSize);
+/// predict.batch_size, the stream settings, data normalisation and stain normalisation.
+InferenceOptions inferenceOptionsFromConfig(const Config& cfg, int localSize);
+/// predict.aggregation / topk / threshold.
+SlidePooling poolingFromConfig(const Config& cfg);
 /// Runs every conversion above so cross-key errors surface before a job starts.
 void validateSettings(const Config& cfg);
 

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "src/Checkpoint.h"
+#include "src/Settings.h"
 #include "src/TrainerImpl.h"
 
 namespace fs = std::filesystem;
@@ -46,18 +47,9 @@ TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex)
   const double seenAll = tp[2], waitShareMean = tp[3] / world;
 
   if (val) {
-    InferenceOptions io;
-    io.batchSize = static_cast<int>(cfg.getInt("predict.batch_size"));
-    io.workers = streamOptions.workers;
-    io.prefetchBatches = streamOptions.prefetchBatches;
-    io.slideCache = streamOptions.slideCache;
-    io.skipBadPatches = streamOptions.skipBadPatches;
-    io.norm = norm;
-    SlidePooling pool;
-    pool.method = cfg.getString("predict.aggregation");
-    pool.topk = static_cast<int>(cfg.getInt("predict.topk"));
-    pool.threshold = cfg.getFloat("predict.threshold");
-    r.val = evaluateSplit(*model, *val, numClasses, io, pool, *comm);  // collective
+    InferenceOptions io = inferenceOptionsFromConfig(cfg, 1);
+    io.stream = streamOptions;  // the training stream's settings, already sized for this node
+    r.val = evaluateSplit(*model, *val, numClasses, io, poolingFromConfig(cfg), *comm);  // collective
   }
 
   // The monitored metric: every rank computes the same value from all-reduced numbers.

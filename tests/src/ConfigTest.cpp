@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "src/Config.h"
+#include "src/Settings.h"
 
 using slidetrain::Config;
 using slidetrain::ConfigError;
@@ -90,4 +91,25 @@ TEST(Config, SchemaMarkdownListsEveryKey) {
   const std::string md = Config::schemaMarkdown();
   for (const auto& s : slidetrain::configSchema())
     EXPECT_NE(md.find("`" + s.key + "`"), std::string::npos) << s.key;
+}
+
+TEST(Settings, InferenceUsesTheStreamAndStainSettingsOfTraining) {
+  Config c;
+  c.applyOverrides({"augment.stain_norm=reinhard", "augment.reinhard_mean=[60, 20, -10]",
+                    "data.direct_reads=false", "data.workers=3", "predict.batch_size=7",
+                    "augment.hed=0.1"});
+  const slidetrain::InferenceOptions io = slidetrain::inferenceOptionsFromConfig(c, 1);
+  EXPECT_EQ(io.batchSize, 7);
+  EXPECT_EQ(io.stream.workers, 3);
+  EXPECT_FALSE(io.stream.directReads);
+  EXPECT_EQ(io.stainNorm, slidetrain::wsi::StainNorm::Reinhard);
+  EXPECT_DOUBLE_EQ(io.reinhardMean[0], 60);
+  Config plain;
+  EXPECT_EQ(slidetrain::inferenceOptionsFromConfig(plain, 1).stainNorm, slidetrain::wsi::StainNorm::None);
+}
+
+TEST(Settings, ValidateSettingsRejectsBadCrossKeyValues) {
+  Config c;
+  c.applyOverrides({"data.mean=[0.5, 0.5]"});
+  EXPECT_THROW(slidetrain::validateSettings(c), ConfigError);
 }
