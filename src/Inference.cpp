@@ -31,6 +31,8 @@ at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClas
   // Local rows padded to maxShare so the all-gather has one shape on every rank.
   at::Tensor local = at::full({std::max<int64_t>(maxShare, 1), numClasses},
                               std::numeric_limits<float>::quiet_NaN(), at::kFloat);
+  const auto params = model.parameters();
+  const at::Device device = params.empty() ? at::Device(at::kCPU) : params.front().device();
   const bool wasTraining = model.is_training();
   model.eval();
   {
@@ -38,7 +40,8 @@ at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClas
     while (auto b = stream.next()) {
       if (b->count() == 0) continue;
       // One-logit (bce) models give [1 - p, p]; others softmax.
-      at::Tensor p = logitsToProbabilities(model.forward(batchToTensor(*b, o.norm)));
+      // Inputs go where the model is (CUDA when training put it there); results come back.
+      at::Tensor p = logitsToProbabilities(model.forward(batchToTensor(*b, o.norm).to(device))).cpu();
       at::Tensor rows = at::tensor(b->ids, at::kLong).sub_(begin);
       local.index_copy_(0, rows, p);
     }

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include "distributed/MpiComm.h"
 #include "src/Aggregate.h"
@@ -38,6 +39,8 @@ int runPredict(const Config& cfg) {
   std::string ckpt = cfg.getString("predict.checkpoint");
   if (ckpt.empty()) ckpt = (fs::path(runDir) / "checkpoints" / "last.pt").string();
   loadCheckpoint(ckpt, *model, nullptr);
+  if (torch::cuda::is_available())  // same device rule as training: one GPU per local rank
+    model->to(at::Device(at::kCUDA, static_cast<int>(dist::localRank() % torch::cuda::device_count())));
 
   const InferenceOptions io = inferenceOptionsFromConfig(cfg, dist::localSize());
   const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *comm);
