@@ -220,8 +220,10 @@ at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
     at::Tensor sum, sumSq;
     if (x.numel() > 0) {
       const auto dims = reduceDims(x);
-      sum = x.sum(dims).to(at::kDouble);
-      sumSq = (x * x).sum(dims).to(at::kDouble);
+      // Accumulate in double: var = E[x^2] - E[x]^2 cancels, and float sums of many samples
+      // would leave only a few correct digits of a small variance.
+      sum = x.sum(dims, /*keepdim=*/false, at::kDouble);
+      sumSq = (x * x).sum(dims, /*keepdim=*/false, at::kDouble);
     } else {
       sum = sumSq = at::zeros({channels}, x.options().dtype(at::kDouble));
     }
