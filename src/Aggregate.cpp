@@ -22,4 +22,20 @@ double poolScores(std::vector<double> s, const std::string& method, int topk) {
   throw std::invalid_argument("predict.aggregation: unknown method '" + method + "'");
 }
 
+int decideSlide(const std::vector<std::vector<double>>& perClass, const SlidePooling& pooling,
+                double* score) {
+  if (perClass.size() == 2) {
+    *score = poolScores(perClass[1], pooling.method, pooling.topk);
+    return *score >= pooling.threshold ? 1 : 0;
+  }
+  int best = 0;
+  double bestScore = -1;
+  for (size_t c = 0; c < perClass.size(); ++c) {
+    const double v = poolScores(perClass[c], pooling.method, pooling.topk);
+    if (v > bestScore) bestScore = v, best = static_cast<int>(c);
+  }
+  *score = bestScore;
+  return best;
+}
+
 }  // namespace slidetrain

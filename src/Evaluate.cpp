@@ -44,19 +44,10 @@ EvalResult evaluateSplit(Model& model, const SplitData& data, int numClasses,
   std::vector<double> slideScores;
   for (size_t s = 0; s < data.paths.size(); ++s) {
     if (perSlide[s][0].empty()) continue;
-    int pred = 0;
     double score = 0;
-    if (numClasses == 2) {
-      score = poolScores(perSlide[s][1], pooling.method, pooling.topk);
-      pred = score >= pooling.threshold ? 1 : 0;
-    } else {
-      double best = -1;
-      for (int c = 0; c < numClasses; ++c) {
-        const double v = poolScores(perSlide[s][c], pooling.method, pooling.topk);
-        if (v > best) best = v, pred = c;
-      }
-      score = perSlide[s].size() > 1 ? poolScores(perSlide[s][1], pooling.method, pooling.topk) : best;
-    }
+    const int pred = decideSlide(perSlide[s], pooling, &score);
+    // k > 2: the slide AUC is one-vs-rest of class 1 (Metrics' binary view), so score class 1.
+    if (numClasses > 2) score = poolScores(perSlide[s][1], pooling.method, pooling.topk);
     scm.add(data.slideLabels[s], pred);
     slideLabels.push_back(data.slideLabels[s]);
     slideScores.push_back(score);

@@ -8,18 +8,13 @@
 #include <ATen/Tensor.h>
 
 #include "distributed/Comm.h"
+#include "src/Aggregate.h"
 #include "src/Inference.h"
 #include "src/Metrics.h"
 #include "src/ModelZoo.h"
 #include "src/SplitData.h"
 
 namespace slidetrain {
-
-struct SlidePooling {
-  std::string method = "max";  ///< mean, max, topk (Aggregate.h)
-  int topk = 5;
-  double threshold = 0.5;      ///< binary: positive when the pooled probability >= this
-};
 
 struct EvalResult {
   Metrics patch;       ///< over patches that were read (skipped patches left out)

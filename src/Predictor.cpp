@@ -46,10 +46,8 @@ int runPredict(const Config& cfg) {
   const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *comm);
   if (!lead) return 0;
 
-  // Binary: pooled probability of the positive class (index 1). k > 2: pooled per class, argmax.
-  const std::string method = cfg.getString("predict.aggregation");
-  const int topk = static_cast<int>(cfg.getInt("predict.topk"));
-  const double threshold = cfg.getFloat("predict.threshold");
+  const SlidePooling pooling = poolingFromConfig(cfg);
+  const std::string& method = pooling.method;
   const std::vector<std::string> methods{"mean", "max", "topk"};
   std::vector<std::vector<std::vector<double>>> perSlide(
       data.paths.size(), std::vector<std::vector<double>>(numClasses));
@@ -58,32 +56,20 @@ int runPredict(const Config& cfg) {
   pcsv << "slide_id,x,y,level,size,label";
   for (const auto& c : cohort.classes) pcsv << ",p_" << c;
   pcsv << "\n";
+  const at::Tensor probsC = probs.contiguous();
+  const float* prob = probsC.data_ptr<float>();
   for (size_t i = 0; i < data.samples.size(); ++i) {
     const auto& r = data.samples[i];
     pcsv << data.slideIds[r.slide] << "," << r.x << "," << r.y << "," << r.level << "," << r.size
          << "," << r.label;
     for (int c = 0; c < numClasses; ++c) {
-      const double p = probs[static_cast<int64_t>(i)][c].item<float>();
+      const double p = prob[i * static_cast<size_t>(numClasses) + c];
       pcsv << "," << p;
       perSlide[r.slide][c].push_back(p);
     }
     pcsv << "\n";
   }
 
-  auto decide = [&](const std::vector<std::vector<double>>& p, const std::string& m, double* score) {
-    if (numClasses == 2) {
-      *score = poolScores(p[1], m, topk);
-      return *score >= threshold ? 1 : 0;
-    }
-    int best = 0;
-    double bestScore = -1;
-    for (int c = 0; c < numClasses; ++c) {
-      const double s = poolScores(p[c], m, topk);
-      if (s > bestScore) bestScore = s, best = c;
-    }
-    *score = bestScore;
-    return best;
-  };
   std::ofstream scsv(fs::path(runDir) / "slides.csv");
   scsv << "slide_id,label,patches";
   for (const auto& m : methods) scsv << ",score_" << m << ",pred_" << m;
@@ -99,8 +85,10 @@ int runPredict(const Config& cfg) {
     rows[s].patches = perSlide[s][0].size();
     scsv << data.slideIds[s] << "," << cohort.classes[data.slideLabels[s]] << "," << perSlide[s][0].size();
     for (const auto& m : methods) {
+      SlidePooling withMethod = pooling;
+      withMethod.method = m;
       double score = 0;
-      const int pred = decide(perSlide[s], m, &score);
+      const int pred = decideSlide(perSlide[s], withMethod, &score);
       cms.at(m).add(data.slideLabels[s], pred);
       scsv << "," << score << "," << cohort.classes[pred];
       if (m == method) {
@@ -124,7 +112,7 @@ int runPredict(const Config& cfg) {
     for (size_t i = 0; i < data.samples.size(); ++i) {
       const auto& r = data.samples[i];
       patchesOf[r.slide].push_back(r);
-      probOf[r.slide].push_back(1.0 - perSlide[r.slide][0][patchesOf[r.slide].size() - 1]);
+      probOf[r.slide].push_back(1.0 - prob[i * static_cast<size_t>(numClasses)]);
     }
     for (size_t s = 0; s < data.paths.size(); ++s) {
       rows[s].heatmap = "heatmaps/" + data.slideIds[s] + ".png";

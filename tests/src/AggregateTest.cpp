@@ -37,3 +37,19 @@ TEST(SplitData, SharesCoverEveryItemOnce) {
     }
   }
 }
+
+TEST(Aggregate, DecideSlideBinaryThresholdAndMulticlassArgmax) {
+  slidetrain::SlidePooling pool;
+  pool.method = "max";
+  pool.threshold = 0.6;
+  double score = 0;
+  // Binary: class-1 pooled score against the threshold.
+  EXPECT_EQ(slidetrain::decideSlide({{0.9, 0.5}, {0.1, 0.5}}, pool, &score), 0);
+  EXPECT_DOUBLE_EQ(score, 0.5);
+  EXPECT_EQ(slidetrain::decideSlide({{0.3, 0.9}, {0.7, 0.1}}, pool, &score), 1);
+  EXPECT_DOUBLE_EQ(score, 0.7);
+  // Three classes: the highest pooled class wins; the score is that class's pooled value.
+  pool.method = "mean";
+  EXPECT_EQ(slidetrain::decideSlide({{0.2, 0.2}, {0.3, 0.3}, {0.5, 0.5}}, pool, &score), 2);
+  EXPECT_DOUBLE_EQ(score, 0.5);
+}
