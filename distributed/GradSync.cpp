@@ -10,6 +10,7 @@
 #include "distributed/GradSync.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
@@ -139,7 +140,7 @@ struct GradSync::Impl {
     if (!syncEnabled) return;
     Slot& s = slots[index];
     if (s.ready) return;  // refused by onGradIncoming already
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     gather(s);
     s.ready = true;
     if (--buckets[s.bucket].pending == 0) launchReady();
@@ -252,7 +253,7 @@ GradSync::GradSync(std::shared_ptr<Comm> comm, torch::nn::Module& module, GradSy
   {
     // Same starting point everywhere: rank 0's weights and buffers, one broadcast per tensor
     // in registration order (the same on every rank, just checked).
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     for (auto& t : all) {
       at::Tensor d = t.detach();
       impl_->comm->broadcast(d, 0);
@@ -304,7 +305,7 @@ void GradSync::finalize() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Impl& m = *impl_;
   if (!m.syncEnabled) return;
-  at::NoGradGuard noGrad;
+  c10::NoGradGuard noGrad;
   // Parameters that got no gradient in this backward (unused branch, or a rank that skipped
   // backward) still take part with their accumulated gradient or zeros, so every rank issues
   // every bucket's all-reduce, in bucket order.
@@ -341,7 +342,7 @@ void GradSync::finalize() {
 
 void GradSync::broadcastBuffers() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  at::NoGradGuard noGrad;
+  c10::NoGradGuard noGrad;
   // Registration order: the same on every rank (checked at construction).
   for (const auto& b : impl_->module->buffers()) {
     if (!b.defined()) continue;

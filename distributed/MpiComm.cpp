@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <ATen/Context.h>
 
 #include <atomic>
@@ -236,7 +237,7 @@ class CommThread {
           detail::throwCallError(__FILE__, __LINE__,
                                  ("MPI_Allreduce(" + r.what + ") on the communication thread").c_str(),
                                  detail::mpiErrorString(rc));
-        at::NoGradGuard noGrad;
+        c10::NoGradGuard noGrad;
         finishAllReduce(r.t, r.buf, r.op, size_);  // fused averaging, here, off the caller
       } catch (...) {
         error = std::current_exception();

@@ -2,6 +2,7 @@
 #include "distributed/SyncBatchNorm.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <ATen/core/ivalue.h>
 #include <torch/autograd.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -113,7 +114,7 @@ std::shared_ptr<SyncBatchNormImpl> fromTorch(const Bn& bn, const std::string& pa
   so.affine = o.affine();
   so.trackRunningStats = o.track_running_stats();
   auto s = std::make_shared<SyncBatchNormImpl>(so, std::move(comm));
-  at::NoGradGuard noGrad;
+  c10::NoGradGuard noGrad;
   if (so.affine) {
     s->weight.copy_(bn.weight);
     s->bias.copy_(bn.bias);
@@ -203,7 +204,7 @@ at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
                                 c10::str(input.sizes()));
   const bool useBatchStats = is_training() || !running_mean.defined();
   if (is_training() && num_batches_tracked.defined()) {
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     num_batches_tracked.add_(1);
   }
   const bool sync = is_training() && comm_ && comm_->size() > 1;
@@ -215,7 +216,7 @@ at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
   const double localCount = static_cast<double>(input.numel() / channels);
   at::Tensor packed;
   {
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     const at::Tensor x = input.detach();
     at::Tensor sum, sumSq;
     if (x.numel() > 0) {
@@ -241,7 +242,7 @@ at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
   // E[x^2] - E[x]^2 in double; clamped because rounding can make it slightly negative.
   const at::Tensor var = (packed.narrow(0, channels, channels) / count - mean * mean).clamp_min(0);
   if (running_mean.defined()) {
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     const double m = options_.momentum;
     running_mean.mul_(1 - m).add_(mean.to(running_mean.scalar_type()), m);
     running_var.mul_(1 - m).add_((var * (count / (count - 1))).to(running_var.scalar_type()), m);

@@ -79,10 +79,10 @@ TrainProgress loadCheckpoint(const std::string& path, torch::nn::Module& model,
 }
 
 void exportStateDict(const std::string& path, const torch::nn::Module& model) {
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& kv : model.named_parameters(true)) dict.insert(kv.key(), kv.value().detach().cpu());
-  for (const auto& kv : model.named_buffers(true)) dict.insert(kv.key(), kv.value().detach().cpu());
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  std::vector<std::pair<std::string, at::Tensor>> entries;
+  for (const auto& kv : model.named_parameters(true)) entries.emplace_back(kv.key(), kv.value());
+  for (const auto& kv : model.named_buffers(true)) entries.emplace_back(kv.key(), kv.value());
+  const std::vector<char> bytes = stateDictBytes(entries);
   atomicWrite(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

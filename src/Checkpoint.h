@@ -24,8 +24,11 @@ void saveCheckpoint(const std::string& path, torch::nn::Module& model,
 TrainProgress loadCheckpoint(const std::string& path, torch::nn::Module& model,
                              torch::optim::Optimizer* optimizer);
 
-/// Writes {name: tensor} of parameters and buffers with torch::pickle_save (torch.load-able).
+/// Writes parameters and buffers as the OrderedDict Python's torch.save writes for
+/// model.state_dict() (stateDictBytes): plain torch.load reads it, weights_only included.
 void exportStateDict(const std::string& path, const torch::nn::Module& model);
+/// torch.save's zip bytes of OrderedDict(entries) (tensors copied to the CPU, contiguous).
+std::vector<char> stateDictBytes(const std::vector<std::pair<std::string, at::Tensor>>& entries);
 
 /// The (name, tensor) entries of a state_dict file, in file order: torch.save's zip format
 /// (PyTorch >= 1.6, any pickle protocol; OrderedDict, Parameter and shared/strided storages

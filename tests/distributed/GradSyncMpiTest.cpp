@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <ATen/Context.h>
 #include <torch/autograd.h>
 #include <torch/nn/modules/conv.h>
@@ -43,7 +44,7 @@ struct Net : torch::nn::Module {
 };
 
 void copyState(torch::nn::Module& dst, torch::nn::Module& src) {
-  at::NoGradGuard g;
+  c10::NoGradGuard g;
   auto s = src.named_parameters();
   for (auto& p : dst.named_parameters()) p.value().copy_(s[p.key()]);
   auto b = src.named_buffers();
@@ -231,7 +232,7 @@ TEST(GradSync, OverlappedBucketsEqualTheSynchronousAverage) {
         }
         // Same update on every rank keeps the replicas equal (and exercises .grad() views).
         opt.step();
-        at::NoGradGuard g;
+        c10::NoGradGuard g;
         for (auto& p : local.named_parameters())
           p.value().copy_(net.named_parameters()[p.key()]);
       }

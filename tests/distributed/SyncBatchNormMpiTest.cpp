@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <ATen/Context.h>
 #include <torch/autograd.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -60,7 +61,7 @@ void compareWithTorch(Split split, std::vector<int64_t> shape) {
   SyncBatchNorm sbn(SyncBatchNormOptions{channels, 1e-5, 0.1}, comm());
   torch::nn::BatchNorm1d ref{torch::nn::BatchNorm1dOptions(channels)};  // same math for 2d
   {
-    at::NoGradGuard g;
+    c10::NoGradGuard g;
     sbn->weight.copy_(weight);
     sbn->bias.copy_(bias);
     ref->weight.copy_(weight);
@@ -90,7 +91,7 @@ void compareWithTorch(Split split, std::vector<int64_t> shape) {
 
   // Eval: running statistics, no communication (a desync here would hang, then time out).
   sbn->eval();
-  at::NoGradGuard g;
+  c10::NoGradGuard g;
   const at::Tensor xe = x.narrow(0, begin, c[r]);
   EXPECT_LT(maxDiff(sbn->forward(xe), at::batch_norm(xe, ref->weight, ref->bias,
                                                      ref->running_mean, ref->running_var, false,

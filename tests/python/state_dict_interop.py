@@ -3,8 +3,10 @@ that has torch (/usr/bin/python3 with Debian's python3-torch).
 
   load  <arch> <classes> <weights.pt> <input.pt> <out.bin>
       torch.load a slidetrain weights.pt into the Python twin with strict=True, run the input
-      (torch.load(input.pt)["x"], written by C++ pickle_save) in eval mode, write the logits as
-      raw little-endian float32 to out.bin.
+      (torch.load(input.pt)["x"], written by C++ stateDictBytes) in eval mode, write the logits
+      as raw little-endian float32 to out.bin. Both files are read with plain torch.load (whose
+      default is weights_only=True from PyTorch 2.6 on) and, where this torch has the argument
+      (>= 1.13), also with an explicit weights_only=True.
   save  <arch> <classes> <dir>
       build the twin (seed 0), run 3 training-mode forwards (running stats move,
       num_batches_tracked = 3), then in eval mode write with torch.save:
@@ -17,6 +19,7 @@ that has torch (/usr/bin/python3 with Debian's python3-torch).
       tools/export_torchvision.py's export() (head left out) applied to the twin built with
       <classes> outputs, as it is applied to a torchvision model with ImageNet weights.
 """
+import inspect
 import os
 import struct
 import sys
@@ -32,14 +35,18 @@ def main(argv):
     if mode == "load":
         model = build(arch, classes)
         sd = torch.load(argv[4])
+        x = torch.load(argv[5])["x"]
+        if "weights_only" in inspect.signature(torch.load).parameters:
+            safe = torch.load(argv[4], weights_only=True)
+            assert list(safe) == list(sd), "weights_only load gives other keys"
+            assert torch.equal(torch.load(argv[5], weights_only=True)["x"], x)
         model.load_state_dict(sd, strict=True)
         model.eval()
-        x = torch.load(argv[5])["x"]
         with torch.no_grad():
             y = model(x).float().contiguous().view(-1).tolist()
         with open(argv[6], "wb") as f:
             f.write(struct.pack("<%df" % len(y), *y))
-        print("loaded %d tensors, wrote %d logits" % (len(sd), len(y)))
+        print("torch %s loaded %d tensors, wrote %d logits" % (torch.__version__, len(sd), len(y)))
     elif mode == "save":
         out = argv[4]
         torch.manual_seed(0)

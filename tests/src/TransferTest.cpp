@@ -101,6 +101,13 @@ void writePickle(const std::string& path, const c10::IValue& v) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+void writeStateDictFile(const std::string& path,
+                        const std::vector<std::pair<std::string, at::Tensor>>& entries) {
+  const std::vector<char> bytes = stateDictBytes(entries);
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
 std::map<std::string, at::Tensor> asMap(const std::vector<std::pair<std::string, at::Tensor>>& v) {
   return {v.begin(), v.end()};
 }
@@ -139,9 +146,7 @@ TEST_P(ExportToPython, TorchLoadStrictGivesSameLogits) {
   }
   exportStateDict(dir + "/weights.pt", *model);
   const at::Tensor x = torch::randn({2, 3, 32, 32});
-  c10::Dict<std::string, at::Tensor> io;
-  io.insert("x", x);
-  writePickle(dir + "/input.pt", io);
+  writeStateDictFile(dir + "/input.pt", {{"x", x}});
   at::Tensor expected;
   {
     torch::NoGradGuard ng;
@@ -272,6 +277,22 @@ TEST(StateDict, ExportImportRoundTripKeepsEveryTensor) {
   const at::Tensor x = torch::randn({2, 3, 32, 32});
   torch::NoGradGuard ng;
   EXPECT_TRUE(torch::equal(a->forward(x), b->forward(x)));
+  fs::remove_all(dir);
+}
+
+TEST(StateDict, ReaderStillReadsWeightsOfEarlierVersions) {
+  // Before weights.pt moved to torch.save's layout, slidetrain wrote it with torch::pickle_save
+  // of a typed dict; those files must keep working as model.pretrained.
+  const std::string dir = scratch("older");
+  torch::manual_seed(7);
+  auto a = makeModel("small_cnn", 2);
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& kv : a->named_parameters()) dict.insert(kv.key(), kv.value().detach());
+  for (const auto& kv : a->named_buffers()) dict.insert(kv.key(), kv.value().detach());
+  writePickle(dir + "/old.pt", dict);
+  const auto entries = asMap(readStateDict(dir + "/old.pt"));
+  ASSERT_EQ(entries.size(), dict.size());
+  for (const auto& kv : a->named_parameters()) EXPECT_TRUE(at::equal(entries.at(kv.key()), kv.value()));
   fs::remove_all(dir);
 }
 
