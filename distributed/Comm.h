@@ -52,6 +52,14 @@ class Comm {
   /// Returns a tensor of shape [size(), *t.shape] holding every rank's `t`.
   virtual at::Tensor allGather(const at::Tensor& t) = 0;
   virtual void barrier() = 0;
+
+  /// The device-plane contract (see Planes.h): GradSync, SyncBatchNorm and inference declare
+  /// each tensor they will send through the device plane (gradient buckets, parameters and
+  /// buffers, BatchNorm statistics, predictions, the loss scaler's inf flag) when they create
+  /// it. MPI and NCCL ignore the declaration; StrictComm (backend "strict", for tests) refuses
+  /// any tensor whose storage was not declared, as NCCL refuses host memory, so host data sent
+  /// to the device plane fails on a CPU-only machine too.
+  virtual void declareDeviceTensor(const at::Tensor& t) { (void)t; }
 };
 
 }  // namespace slidetrain::dist

@@ -76,7 +76,8 @@ struct GradSync::Impl {
     std::shared_ptr<Work> work;
   };
 
-  std::shared_ptr<Comm> comm;
+  std::shared_ptr<Comm> comm;  ///< the device plane: buckets, parameters, buffers
+  std::shared_ptr<Comm> host;  ///< the host plane: the shape signature
   GradSyncOptions options;
   torch::nn::Module* module = nullptr;
   std::vector<Slot> slots;
@@ -199,6 +200,7 @@ struct GradSync::Impl {
       const at::ScalarType dtype =
           compress && at::isFloatingType(p0.scalar_type()) ? wire : p0.scalar_type();
       b.flat = at::zeros({n}, p0.options().dtype(dtype));
+      comm->declareDeviceTensor(b.flat);
       for (size_t k : g) {
         Slot& s = slots[k];
         if (dtype != s.param.scalar_type()) continue;
@@ -219,11 +221,12 @@ struct GradSync::Impl {
   }
 };
 
-GradSync::GradSync(std::shared_ptr<Comm> comm, torch::nn::Module& module, GradSyncOptions options)
+GradSync::GradSync(Planes planes, torch::nn::Module& module, GradSyncOptions options)
     : impl_(std::make_unique<Impl>()) {
   options.validate();
-  if (!comm) throw DistError("GradSync: no communicator");
-  impl_->comm = std::move(comm);
+  if (!planes.host || !planes.device) throw DistError("GradSync: no communicator");
+  impl_->comm = std::move(planes.device);
+  impl_->host = std::move(planes.host);
   impl_->options = options;
   impl_->module = &module;
   std::vector<at::Tensor> params, all;
@@ -234,11 +237,12 @@ GradSync::GradSync(std::shared_ptr<Comm> comm, torch::nn::Module& module, GradSy
     if (b.defined()) all.push_back(b);
 
   // Same model everywhere? A mismatch would otherwise show up as a hang or as garbage
-  // gradients far from its cause. Collective #1 of GradSync's construction (every rank).
+  // gradients far from its cause. Collective #1 of GradSync's construction (every rank), on the
+  // host plane: the signature is computed by the host.
   at::Tensor mine = at::tensor({static_cast<int64_t>(params.size()), static_cast<int64_t>(all.size()),
                                 static_cast<int64_t>(signature(all))}, at::kLong);
-  const at::Tensor everyone = impl_->comm->allGather(mine).to(at::kCPU);
-  for (int r = 1; r < impl_->comm->size(); ++r) {
+  const at::Tensor everyone = impl_->host->allGather(mine);
+  for (int r = 1; r < impl_->host->size(); ++r) {
     if (!at::equal(everyone[r], everyone[0]))
       throw DistError(detail::rankHost() + ": GradSync: rank " + std::to_string(r) + " has " +
                       std::to_string(everyone[r][0].item<int64_t>()) + " trainable parameters (" +
@@ -252,10 +256,11 @@ GradSync::GradSync(std::shared_ptr<Comm> comm, torch::nn::Module& module, GradSy
   }
   {
     // Same starting point everywhere: rank 0's weights and buffers, one broadcast per tensor
-    // in registration order (the same on every rank, just checked).
+    // in registration order (the same on every rank, just checked), on the device plane.
     c10::NoGradGuard noGrad;
     for (auto& t : all) {
       at::Tensor d = t.detach();
+      impl_->comm->declareDeviceTensor(d);
       impl_->comm->broadcast(d, 0);
     }
   }
@@ -347,6 +352,7 @@ void GradSync::broadcastBuffers() {
   for (const auto& b : impl_->module->buffers()) {
     if (!b.defined()) continue;
     at::Tensor d = b.detach();
+    impl_->comm->declareDeviceTensor(d);  // buffers may have been replaced since construction
     impl_->comm->broadcast(d, 0);
   }
 }

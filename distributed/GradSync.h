@@ -12,7 +12,7 @@
 
 #include <torch/nn/module.h>
 
-#include "distributed/Comm.h"
+#include "distributed/Planes.h"
 
 namespace slidetrain::dist {
 
@@ -40,10 +40,12 @@ struct GradSyncOptions {
 class GradSync {
  public:
   /// Registers hooks on `module`'s parameters that require grad. Checks every rank holds the same
-  /// parameter and buffer shapes (DistError naming the first differing rank, on every rank) and
-  /// broadcasts parameters and buffers from rank 0. Collective: construct in the same order on
-  /// every rank. `module` must outlive this object (broadcastBuffers reads it).
-  GradSync(std::shared_ptr<Comm> comm, torch::nn::Module& module, GradSyncOptions options = {});
+  /// parameter and buffer shapes (an all-gather on the host plane; DistError naming the first
+  /// differing rank, on every rank) and broadcasts parameters and buffers from rank 0 on the
+  /// device plane, where the gradient buckets are reduced too (all of them declared as device
+  /// data). Collective: construct in the same order on every rank. `module` must outlive this
+  /// object (broadcastBuffers reads it).
+  GradSync(Planes planes, torch::nn::Module& module, GradSyncOptions options = {});
   ~GradSync();
 
   /// When false, backward passes only accumulate locally (gradient accumulation micro-batches).

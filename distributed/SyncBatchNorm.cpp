@@ -71,6 +71,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
       sumDyXmu = at::zeros({channels}, mean.options());
     }
     at::Tensor packed = at::cat({sumDy, sumDyXmu}).to(at::kDouble);
+    holder->comm->declareDeviceTensor(packed);
     // One all-reduce per SyncBatchNorm layer per backward, in backward order: the same on every
     // rank running the same model (ranks with zero samples must run backward too).
     holder->comm->allReduce(packed, ReduceOp::Sum);
@@ -197,6 +198,15 @@ void SyncBatchNormImpl::reset_parameters() {
 }
 
 at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
+  // Mixed precision (autocast fp16/bf16): normalise in float32 - statistics, running buffers and
+  // the affine transform at full precision, as PyTorch's cuDNN and SyncBatchNorm kernels do - and
+  // hand the next layer the input's precision.
+  const at::ScalarType in = input.scalar_type();
+  if (in == at::kHalf || in == at::kBFloat16) return normalize(input.to(at::kFloat)).to(in);
+  return normalize(input);
+}
+
+at::Tensor SyncBatchNormImpl::normalize(const at::Tensor& input) {
   if (input.dim() < 2 || input.size(1) != options_.numFeatures)
     throw std::invalid_argument("SyncBatchNorm: expected input [N, " +
                                 std::to_string(options_.numFeatures) + ", ...], got " +
@@ -229,6 +239,7 @@ at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
       sum = sumSq = at::zeros({channels}, x.options().dtype(at::kDouble));
     }
     packed = at::cat({sum, sumSq, at::full({1}, localCount, sum.options())});
+    comm_->declareDeviceTensor(packed);
   }
   // One fused all-reduce per SyncBatchNorm layer per training forward, in forward order:
   // the same on every rank running the same model, including ranks with zero samples.
@@ -247,9 +258,18 @@ at::Tensor SyncBatchNormImpl::forward(const at::Tensor& input) {
     running_mean.mul_(1 - m).add_(mean.to(running_mean.scalar_type()), m);
     running_var.mul_(1 - m).add_((var * (count / (count - 1))).to(running_var.scalar_type()), m);
   }
+  // GCC 13/14 flag std::vector<bool>::reserve inlined from libtorch's Function::apply
+  // (custom_function.h) with a false -Warray-bounds (GCC bug 107852); nothing of ours is involved.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 13
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#endif
   return SyncBatchNormFunction::apply(
       input, weight, bias, mean.to(input.scalar_type()), var.to(input.scalar_type()),
       options_.eps, count, at::IValue::make_capsule(c10::make_intrusive<CommHolder>(comm_)));
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 13
+#pragma GCC diagnostic pop
+#endif
 }
 
 int convertSyncBatchNorm(torch::nn::Module& module, std::shared_ptr<Comm> comm) {

@@ -41,6 +41,8 @@ class SyncBatchNormImpl : public torch::nn::Module {
   at::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
+  at::Tensor normalize(const at::Tensor& input);  ///< forward at the input's (full) precision
+
   SyncBatchNormOptions options_;
   std::shared_ptr<Comm> comm_;
 };

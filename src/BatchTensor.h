@@ -1,5 +1,5 @@
 #pragma once
-// uint8 NHWC batches from the patch stream -> normalised float NCHW tensors.
+// Stream batches (uint8 NHWC) -> normalised float NCHW model inputs on the model's device.
 #include <vector>
 
 #include <ATen/Tensor.h>
@@ -13,9 +13,19 @@ struct Normalization {
   std::vector<double> std{0.229, 0.224, 0.225};
 };
 
-/// Float [N, 3, S, S] tensor of (pixel/255 - mean) / std.
+/// Float [N, 3, S, S] CPU tensor of (pixel/255 - mean) / std.
 at::Tensor batchToTensor(const wsi::Batch& b, const Normalization& norm);
 /// Int64 [N] labels.
 at::Tensor labelsToTensor(const wsi::Batch& b);
+
+/// Pinned (page-locked) host memory for the stream's batches (StreamOptions::pixelAllocator),
+/// from libtorch's caching host allocator: a block goes back to the pool only once the copies
+/// that read it have completed. Only for a CUDA device (empty function for the CPU).
+wsi::PixelAllocator pixelAllocatorFor(const at::Device& device);
+
+/// Model inputs on `device`. CPU: batchToTensor. CUDA: the uint8 batch is copied as it is (a
+/// quarter of the bytes of a float batch; asynchronous when its memory is pinned, so the host
+/// goes on to the next batch) and converted and normalised on the GPU, on the current stream.
+at::Tensor batchToDevice(const wsi::Batch& b, const Normalization& norm, const at::Device& device);
 
 }  // namespace slidetrain

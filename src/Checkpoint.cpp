@@ -57,7 +57,7 @@ TrainProgress loadCheckpoint(const std::string& path, torch::nn::Module& model,
   TrainProgress p;
   try {
     torch::serialize::InputArchive ar;
-    ar.load_from(path);
+    ar.load_from(path, modelDevice(model));  // else a CUDA model's tensors would become CPU ones
     torch::serialize::InputArchive modelAr;
     ar.read("model", modelAr);
     model.load(modelAr);
@@ -76,6 +76,12 @@ TrainProgress loadCheckpoint(const std::string& path, torch::nn::Module& model,
     throw std::runtime_error(path + ": cannot load checkpoint: " + e.what_without_backtrace());
   }
   return p;
+}
+
+c10::Device modelDevice(const torch::nn::Module& model) {
+  for (const auto& p : model.parameters()) return p.device();
+  for (const auto& b : model.buffers()) return b.device();
+  return c10::Device(c10::kCPU);
 }
 
 void exportStateDict(const std::string& path, const torch::nn::Module& model) {

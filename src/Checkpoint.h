@@ -24,6 +24,9 @@ void saveCheckpoint(const std::string& path, torch::nn::Module& model,
 TrainProgress loadCheckpoint(const std::string& path, torch::nn::Module& model,
                              torch::optim::Optimizer* optimizer);
 
+/// Where the module's first parameter (else buffer) lives; the CPU for an empty module.
+c10::Device modelDevice(const torch::nn::Module& model);
+
 /// Writes parameters and buffers as the OrderedDict Python's torch.save writes for
 /// model.state_dict() (stateDictBytes): plain torch.load reads it, weights_only included.
 void exportStateDict(const std::string& path, const torch::nn::Module& model);

@@ -113,7 +113,9 @@ const std::vector<KeySpec>& configSchema() {
       // --- training -------------------------------------------------------------------------
       {"train.epochs", T::Int, "3", "Epochs", {}, 1, 1e9},
       {"train.batch_size", T::Int, "64", "GLOBAL batch size (divided among ranks; must be divisible by the world size)", {}, 1, 1e9},
-      {"train.backend", T::String, "auto", "Gradient all-reduce backend", {"auto", "mpi", "nccl"}},
+      {"train.backend", T::String, "auto", "Device-plane communicator (gradients, parameters, BatchNorm statistics, predictions; counts and metrics always go through MPI): auto = NCCL when the model is on CUDA and NCCL is built, else MPI; nccl; mpi (CUDA tensors staged through host memory); strict = MPI that refuses any tensor not declared as device data, as NCCL refuses host memory (testing)", {"auto", "mpi", "nccl", "strict"}},
+      {"train.device", T::String, "auto", "Where the model runs: auto = CUDA when this libtorch has it and a GPU is visible, else CPU; cuda (an error when no GPU is usable); cpu. GPU = local rank modulo the visible GPUs (CUDA_VISIBLE_DEVICES is honoured)", {"auto", "cpu", "cuda"}},
+      {"train.deterministic", T::Bool, "false", "libtorch's deterministic algorithms (an op without one stops the run naming itself), deterministic cuDNN without benchmarking, CUBLAS_WORKSPACE_CONFIG=:4096:8: for GPU runs that must repeat bit for bit"},
       {"train.sync_batchnorm", T::Bool, "true", "Synchronise BatchNorm statistics across ranks"},
       {"train.bucket_mb", T::Float, "25", "Gradient bucket size (MB)", {}, 0.001, 1e6},
       {"train.first_bucket_mb", T::Float, "1", "First gradient bucket size (MB)", {}, 0.001, 1e6},
@@ -133,7 +135,9 @@ const std::vector<KeySpec>& configSchema() {
       {"train.early_stopping.min_delta", T::Float, "0", "Smallest change that counts as an improvement", {}, 0, 1e12},
       {"train.resume", T::String, "auto", "Resume from a training checkpoint: auto = <run_dir>/checkpoints/last.pt when present, none = start fresh, or a checkpoint path"},
       {"train.checkpoint_every_steps", T::Int, "0", "Also write checkpoints/last.pt every this many optimizer steps (mid-epoch resume points); 0 = at the end of each epoch only", {}, 0, 1e12},
-      {"train.amp", T::Bool, "false", "Autocast (float16) forward on CUDA; ignored on CPU"},
+      {"train.amp", T::String, "off", "Mixed precision: fp16 = autocast to float16 on CUDA with dynamic loss scaling (a step with inf/NaN gradients on any rank is skipped on all and the scale halves; on the CPU only the scaler runs); bf16 = autocast to bfloat16 (CUDA and CPU), no scaler; BatchNorm statistics stay float32", {"off", "fp16", "bf16"}},
+      {"train.amp_init_scale", T::Float, "65536", "fp16: initial loss scale", {}, 1e-30, 1e30},
+      {"train.amp_growth_interval", T::Int, "2000", "fp16: clean steps in a row after which the loss scale doubles", {}, 1, 1e12},
       {"train.channels_last", T::Bool, "false", "channels_last memory format on CUDA; ignored on CPU"},
       // --- cross-validation (slidetrain cv) -----------------------------------------------
       {"cv.folds", T::Int, "5", "Folds of `slidetrain cv`: the non-test slides are split by patient_id (else slide), seeded; fold f is validated on, the rest trained on", {}, 2, 1e6},

@@ -13,6 +13,7 @@
 #include "distributed/Sampler.h"
 #include "src/Checkpoint.h"
 #include "src/Evaluate.h"
+#include "src/Runtime.h"
 #include "src/Settings.h"
 #include "src/Trainer.h"
 
@@ -119,12 +120,8 @@ void writeSummary(const std::string& runDir, const std::vector<std::vector<doubl
 }  // namespace
 
 int runCrossValidation(const Config& cfg) {
-  dist::ensureMpiInitialized();
-  dist::CommOptions co;
-  co.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.getFloat("train.timeout_s") * 1000));
-  std::shared_ptr<dist::Comm> comm = dist::makeComm(cfg.getString("train.backend"), co);
-  const bool lead = comm->rank() == 0;
-  at::set_num_threads(threadsPerRank(cfg, dist::localSize()));
+  const dist::Planes planes = startRuntime(cfg);
+  const bool lead = planes.rank() == 0;
   const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
   const int k = static_cast<int>(cfg.getInt("cv.folds"));
   const std::vector<int> fold = assignFolds(cohort, k, static_cast<uint64_t>(cfg.getInt("seed")));
@@ -138,17 +135,17 @@ int runCrossValidation(const Config& cfg) {
     const std::string foldDir = (fs::path(runDir) / ("fold_" + std::to_string(f))).string();
     fc.applyOverrides({"run_dir=" + foldDir});
     if (lead) std::printf("== fold %d/%d\n", f + 1, k);
-    SplitData train = prepareSplit(fc, c, "train", *comm);
-    SplitData val = prepareSplit(fc, c, "val", *comm);
+    SplitData train = prepareSplit(fc, c, "train", *planes.host);
+    SplitData val = prepareSplit(fc, c, "val", *planes.host);
     if (train.samples.empty() || val.samples.empty())
       throw std::runtime_error("cv fold " + std::to_string(f) + ": empty train or validation split");
-    Trainer trainer(fc, comm, std::move(train), val, cohort.classes);
+    Trainer trainer(fc, planes, std::move(train), val, cohort.classes);
     trainer.run();  // ends with a barrier: checkpoints are on disk
     const std::string best = (fs::path(foldDir) / "checkpoints" / "best.pt").string();
     if (cfg.getString("cv.checkpoint") == "best" && fs::exists(best)) loadCheckpoint(best, trainer.model(), nullptr);
     const EvalResult r = evaluateSplit(trainer.model(), val, static_cast<int>(cohort.classes.size()),
                                        inferenceOptionsFromConfig(cfg, dist::localSize()),
-                                       poolingFromConfig(cfg), *comm);
+                                       poolingFromConfig(cfg), *planes.device);
     rows.push_back(foldRow(r));
     if (lead)
       std::printf("fold %d: patch accuracy %.4f  patch AUC %s  slide accuracy %.4f (%lld slides)\n", f + 1,
@@ -156,7 +153,7 @@ int runCrossValidation(const Config& cfg) {
                   static_cast<long long>(r.slide.confusion.total()));
   }
   if (lead) writeSummary(runDir, rows);
-  comm->barrier();
+  planes.host->barrier();
   return 0;
 }
 

@@ -24,10 +24,10 @@ struct EvalResult {
   at::Tensor probabilities;  ///< [samples, classes]
 };
 
-/// Collective (predictProbabilities' allGather): call in the same order on every rank; every rank
-/// gets the same result.
+/// Collective (predictProbabilities' allGather on the device plane `device`): call in the same
+/// order on every rank; every rank gets the same result.
 EvalResult evaluateSplit(Model& model, const SplitData& data, int numClasses,
-                         const InferenceOptions& io, const SlidePooling& pooling, dist::Comm& comm);
+                         const InferenceOptions& io, const SlidePooling& pooling, dist::Comm& device);
 
 /// The value of a monitored metric name (val_loss, val_accuracy, val_f1, val_auc, val_kappa) of
 /// an evaluation; NaN when undefined (AUC with one class).

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 
+#include "src/Checkpoint.h"
 #include "src/Loss.h"
 
 namespace slidetrain {
@@ -25,29 +26,33 @@ at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClas
     transform = [&o](wsi::RgbImage& img, const wsi::PatchRequest&) {
       wsi::reinhardNormalize(img, o.reinhardMean, o.reinhardStd);
     };
-  wsi::PatchStream stream(data.paths, o.stream, transform, data.slideOptions);
+  const at::Device device = modelDevice(model);
+  wsi::StreamOptions so = o.stream;
+  so.pixelAllocator = pixelAllocatorFor(device);  // pinned batches for a GPU
+  wsi::PatchStream stream(data.paths, so, transform, data.slideOptions);
   stream.start(std::move(batches));
 
-  // Local rows padded to maxShare so the all-gather has one shape on every rank.
+  // Local rows padded to maxShare so the all-gather has one shape on every rank; they stay on
+  // the model's device (device-plane data) until gathered.
   at::Tensor local = at::full({std::max<int64_t>(maxShare, 1), numClasses},
-                              std::numeric_limits<float>::quiet_NaN(), at::kFloat);
-  const auto params = model.parameters();
-  const at::Device device = params.empty() ? at::Device(at::kCPU) : params.front().device();
+                              std::numeric_limits<float>::quiet_NaN(),
+                              at::TensorOptions().dtype(at::kFloat).device(device));
+  comm.declareDeviceTensor(local);
   const bool wasTraining = model.is_training();
   model.eval();
   {
     torch::NoGradGuard ng;
     while (auto b = stream.next()) {
       if (b->count() == 0) continue;
-      // One-logit (bce) models give [1 - p, p]; others softmax.
-      // Inputs go where the model is (CUDA when training put it there); results come back.
-      at::Tensor p = logitsToProbabilities(model.forward(batchToTensor(*b, o.norm).to(device))).cpu();
-      at::Tensor rows = at::tensor(b->ids, at::kLong).sub_(begin);
-      local.index_copy_(0, rows, p);
+      // One-logit (bce) models give [1 - p, p]; others softmax. index_put_ (not index_copy_):
+      // it has a deterministic CUDA kernel (train.deterministic).
+      at::Tensor p = logitsToProbabilities(model.forward(batchToDevice(*b, o.norm, device)));
+      at::Tensor rows = at::tensor(b->ids, at::kLong).sub_(begin).to(device);
+      local.index_put_({rows}, p.to(at::kFloat));
     }
   }
   model.train(wasTraining);
-  at::Tensor all = comm.allGather(local);  // [world, maxShare, k]
+  at::Tensor all = comm.allGather(local).to(at::kCPU);  // [world, maxShare, k]
   at::Tensor out = at::empty({n, numClasses}, at::kFloat);
   for (int r = 0; r < world; ++r) {
     const auto [b, e] = shareOf(n, r, world);

@@ -22,9 +22,10 @@ struct InferenceOptions {
   std::array<double, 3> reinhardMean{}, reinhardStd{};
 };
 
-/// Returns [samples, classes] probabilities (rows of skipped patches are NaN).
-/// Collective: one allGather, in the same order on every rank.
+/// Returns [samples, classes] probabilities on the CPU (rows of skipped patches are NaN).
+/// Collective: one allGather on the device plane (`device`: the predictions stay on the model's
+/// device until gathered), in the same order on every rank.
 at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClasses,
-                                const InferenceOptions& options, dist::Comm& comm);
+                                const InferenceOptions& options, dist::Comm& device);
 
 }  // namespace slidetrain

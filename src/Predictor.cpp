@@ -7,7 +7,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/cuda.h>
 
 #include "distributed/MpiComm.h"
 #include "src/Aggregate.h"
@@ -15,6 +14,7 @@
 #include "src/Inference.h"
 #include "src/Metrics.h"
 #include "src/Report.h"
+#include "src/Runtime.h"
 #include "src/Settings.h"
 #include "src/Trainer.h"
 
@@ -23,27 +23,24 @@ namespace fs = std::filesystem;
 namespace slidetrain {
 
 int runPredict(const Config& cfg) {
-  dist::ensureMpiInitialized();
-  auto comm = dist::makeComm("mpi");
-  const bool lead = comm->rank() == 0;
-  at::set_num_threads(threadsPerRank(cfg, dist::localSize()));
+  const dist::Planes planes = startRuntime(cfg);
+  const bool lead = planes.rank() == 0;
   const std::string runDir = cfg.getString("run_dir");
   const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
   const int numClasses = static_cast<int>(cohort.classes.size());
   const std::string split = cfg.getString("predict.split");
   if (cohort.indicesOfSplit(split).empty())
     throw ConfigError("predict.split: no slide of " + cfg.getString("cohort") + " is in split '" + split + "'");
-  SplitData data = prepareSplit(cfg, cohort, split, *comm);
+  SplitData data = prepareSplit(cfg, cohort, split, *planes.host);
 
   auto model = buildModel(modelOptionsFromConfig(cfg, numClasses));
   std::string ckpt = cfg.getString("predict.checkpoint");
   if (ckpt.empty()) ckpt = (fs::path(runDir) / "checkpoints" / "last.pt").string();
+  model->to(planes.modelDevice);  // the device rule of training (src/Runtime.h)
   loadCheckpoint(ckpt, *model, nullptr);
-  if (torch::cuda::is_available())  // same device rule as training: one GPU per local rank
-    model->to(at::Device(at::kCUDA, static_cast<int>(dist::localRank() % torch::cuda::device_count())));
 
   const InferenceOptions io = inferenceOptionsFromConfig(cfg, dist::localSize());
-  const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *comm);
+  const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *planes.device);
   if (!lead) return 0;
 
   const SlidePooling pooling = poolingFromConfig(cfg);

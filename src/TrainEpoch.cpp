@@ -4,7 +4,6 @@
 #include <chrono>
 
 #include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
 #include <torch/types.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/utils.h>
@@ -62,22 +61,35 @@ bool Trainer::Impl::trainEpoch(EpochTally& tally) {
     torch::manual_seed(dist::mixSeed(seed, static_cast<uint64_t>(rank), static_cast<uint64_t>(state.step),
                                      static_cast<uint64_t>(inGroup)));
     sync->setSyncEnabled(lastOfGroup);
-    at::Tensor x = batchToTensor(*b, norm).to(device), y = labelsToTensor(*b).to(device);
+    at::Tensor x = batchToDevice(*b, norm, device), y = labelsToTensor(*b).to(device);
     if (channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    if (useAmp) at::autocast::set_enabled(true);  // CUDA only (useAmp is false on CPU)
-    at::Tensor logits = model->forward(x);
-    if (useAmp) {
-      at::autocast::set_enabled(false);
-      at::autocast::clear_cache();
-      logits = logits.to(at::kFloat);
+    at::Tensor logits;
+    {
+      // fp16 autocasts on CUDA only (Trainer says so at start); bf16 on CUDA and the CPU.
+      const bool autocast = amp == AmpMode::Bf16 || (amp == AmpMode::Fp16 && device.is_cuda());
+      AutocastScope ac(device.type(), autocast ? amp : AmpMode::Off);
+      logits = model->forward(x);
     }
+    logits = logits.to(at::kFloat);  // the loss in float32, as under torch.autocast
     const at::Tensor lsum = lossSum(logits, y, loss);
-    (lsum * scale).backward();
+    at::Tensor objective = lsum * scale;
+    if (scaler) objective = objective * scaler->scale();  // fp16: keep small gradients above 2^-24
+    objective.backward();
     if (lastOfGroup) {
       sync->finalize();  // averaged gradients, identical on every rank
-      if (gradClip > 0) torch::nn::utils::clip_grad_norm_(params, gradClip);
-      optimizer->step();
-      ++state.step;
+      // fp16: unscale and skip the step on every rank when any rank saw inf/NaN (collective).
+      const bool finite = scaler ? scaler->unscale(params) : true;
+      if (finite) {
+        if (gradClip > 0) torch::nn::utils::clip_grad_norm_(params, gradClip);
+        optimizer->step();
+      }
+      if (scaler) {
+        scaler->update(finite);
+        state.lossScale = scaler->scale();
+        state.lossScaleCleanSteps = scaler->cleanSteps();
+        if (!finite) ++tally.skippedSteps;
+      }
+      ++state.step;  // a skipped step still consumes its batches and its place in the schedule
       state.stepInEpoch = m + 1;
     }
     {

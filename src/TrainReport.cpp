@@ -31,12 +31,13 @@ void Trainer::Impl::saveLast() {
 
 TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex) {
   // [loss_sum, weight_sum, seen, wait_share, confusion counts...] summed over ranks in one
-  // all-reduce: collective, issued once per epoch on every rank in the same place.
+  // all-reduce on the host plane (host numbers): collective, issued once per epoch on every rank
+  // in the same place.
   std::vector<double> packed{tally.lossSum, tally.weightSum, static_cast<double>(tally.seen),
                              tally.waitSeconds / std::max(1e-9, tally.seconds)};
   for (int64_t c : tally.cm.counts()) packed.push_back(static_cast<double>(c));
   at::Tensor t = at::tensor(packed, at::kDouble);
-  comm->allReduce(t, dist::ReduceOp::Sum);
+  planes.host->allReduce(t, dist::ReduceOp::Sum);
   const double* tp = t.data_ptr<double>();
   std::vector<int64_t> counts;
   for (int64_t i = 4; i < t.numel(); ++i) counts.push_back(static_cast<int64_t>(std::llround(tp[i])));
@@ -49,7 +50,7 @@ TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex)
   if (val) {
     InferenceOptions io = inferenceOptionsFromConfig(cfg, 1);
     io.stream = streamOptions;  // the training stream's settings, already sized for this node
-    r.val = evaluateSplit(*model, *val, numClasses, io, poolingFromConfig(cfg), *comm);  // collective
+    r.val = evaluateSplit(*model, *val, numClasses, io, poolingFromConfig(cfg), *planes.device);  // collective
   }
 
   // The monitored metric: every rank computes the same value from all-reduced numbers.
@@ -103,6 +104,9 @@ TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex)
       << ", \"queue_fill\": " << num(tally.queueFill)
       << ", \"wait_share\": " << num(tally.waitSeconds / std::max(1e-9, tally.seconds)) << "}"
       << ", \"train\": " << r.train.toJson();
+    if (scaler)
+      j << ", \"amp\": {\"loss_scale\": " << num(scaler->scale())
+        << ", \"skipped_steps\": " << tally.skippedSteps << "}";
     if (r.val)
       j << ", \"val_loss\": " << num(r.val->loss) << ", \"val\": " << r.val->patch.toJson()
         << ", \"val_slide\": " << r.val->slide.toJson();

@@ -9,6 +9,7 @@
 #include <torch/serialize.h>
 #include <torch/serialize/archive.h>
 
+#include "src/Checkpoint.h"
 #include "src/Errors.h"
 
 namespace fs = std::filesystem;
@@ -31,6 +32,8 @@ void saveTrainState(const std::string& path, torch::nn::Module& model,
   ar.write("best_epoch", at::tensor(s.bestEpoch));
   ar.write("bad_epochs", at::tensor(s.badEpochs));
   ar.write("finished", at::tensor(static_cast<int64_t>(s.finished)));
+  ar.write("loss_scale", at::tensor(s.lossScale, at::kDouble));
+  ar.write("loss_scale_clean_steps", at::tensor(s.lossScaleCleanSteps));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -47,7 +50,7 @@ TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
   TrainState s;
   try {
     torch::serialize::InputArchive ar, modelAr, optAr;
-    ar.load_from(path);
+    ar.load_from(path, modelDevice(model));  // model and optimizer state on the model's device
     ar.read("model", modelAr);
     model.load(modelAr);
     if (!ar.try_read("optimizer", optAr))
@@ -63,9 +66,11 @@ TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
     s.bestEpoch = readInt("best_epoch", 0);
     s.badEpochs = readInt("bad_epochs", 0);
     s.finished = readInt("finished", 0) != 0;
+    s.lossScaleCleanSteps = readInt("loss_scale_clean_steps", 0);
     // A fresh tensor per read: InputArchive::read set_()s into a defined tensor.
-    at::Tensor best, rng;
+    at::Tensor best, rng, scale;
     if (ar.try_read("best_metric", best)) s.bestMetric = best.item<double>();
+    if (ar.try_read("loss_scale", scale)) s.lossScale = scale.item<double>();
     if (ar.try_read("rng_cpu", rng)) {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());

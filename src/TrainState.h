@@ -1,7 +1,8 @@
 #pragma once
 // Resumable training state. A training checkpoint (checkpoints/last.pt, best.pt) holds the
 // model, the optimizer state, the progress counters (epoch, optimizer step, stream position in
-// the epoch), the early-stopping bookkeeping and torch's CPU generator state. Its "model",
+// the epoch), the early-stopping bookkeeping, the fp16 loss scaler's state and torch's CPU
+// generator state. Its "model",
 // "optimizer", "epoch", "step" and "step_in_epoch" entries are those of src/Checkpoint.h, so
 // loadCheckpoint (predict) reads it too. Written atomically by rank 0, read by every rank.
 #include <cstdint>
@@ -22,6 +23,8 @@ struct TrainState {
   int64_t bestEpoch = 0;    ///< 1-based epoch of bestMetric (0: none)
   int64_t badEpochs = 0;    ///< epochs since the monitored metric last improved
   bool finished = false;    ///< training ended (max steps, epochs or early stopping)
+  double lossScale = 0;     ///< fp16 loss scaler's scale (0: no scaler)
+  int64_t lossScaleCleanSteps = 0;  ///< its clean steps since the scale last changed
 };
 
 /// Writes model, optimizer, state and the CPU RNG state to `path` (temporary file + rename).

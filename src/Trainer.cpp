@@ -15,6 +15,7 @@
 #include "distributed/MpiComm.h"
 #include "distributed/Sampler.h"
 #include "distributed/SyncBatchNorm.h"
+#include "src/Runtime.h"
 #include "src/Settings.h"
 #include "src/Transfer.h"
 #include "src/TrainerImpl.h"
@@ -32,14 +33,14 @@ int threadsPerRank(const Config& cfg, int localSize) {
 
 std::string Trainer::Impl::checkpointDir() const { return (fs::path(runDir) / "checkpoints").string(); }
 
-Trainer::Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData train,
+Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
                  std::optional<SplitData> val, std::vector<std::string> classNames)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.cfg = cfg;
-  s.comm = std::move(comm);
-  s.rank = s.comm->rank();
-  s.world = s.comm->size();
+  s.planes = std::move(planes);
+  s.rank = s.planes.rank();
+  s.world = s.planes.size();
   s.lead = s.rank == 0;
   s.train = std::move(train);
   s.val = std::move(val);
@@ -84,11 +85,18 @@ Trainer::Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData 
   s.patience = cfg.getInt("train.early_stopping.patience");
   s.minDelta = cfg.getFloat("train.early_stopping.min_delta");
 
-  // Device: CUDA when this libtorch has it (one device per local rank), else CPU. Autocast and
-  // channels_last only make sense there and are ignored on CPU.
-  if (torch::cuda::is_available())
-    s.device = at::Device(at::kCUDA, static_cast<int>(dist::localRank() % torch::cuda::device_count()));
-  s.useAmp = cfg.getBool("train.amp") && s.device.is_cuda();
+  // Device: chosen with the planes (src/Runtime.h). channels_last only pays on CUDA.
+  s.device = s.planes.modelDevice;
+  s.amp = parseAmpMode(cfg.getString("train.amp"));
+  if (s.amp == AmpMode::Fp16) {
+    LossScalerOptions lso;
+    lso.initScale = cfg.getFloat("train.amp_init_scale");
+    lso.growthInterval = cfg.getInt("train.amp_growth_interval");
+    s.scaler = std::make_unique<LossScaler>(lso, s.planes.device, s.device);
+    if (!s.device.is_cuda() && s.lead)
+      std::fprintf(stderr, "train.amp: fp16 autocast runs on CUDA only; on the CPU the forward stays "
+                   "float32 and only the loss scaler is active (bf16 autocasts on the CPU)\n");
+  }
   s.channelsLast = cfg.getBool("train.channels_last") && s.device.is_cuda();
 
   // Same initial weights on every rank from the seed; GradSync also broadcasts rank 0's.
@@ -108,7 +116,7 @@ Trainer::Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData 
     for (auto& p : s.model->parameters())
       if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   }
-  if (s.world > 1 && cfg.getBool("train.sync_batchnorm")) dist::convertSyncBatchNorm(*s.model, s.comm);
+  if (s.world > 1 && cfg.getBool("train.sync_batchnorm")) dist::convertSyncBatchNorm(*s.model, s.planes.device);
   s.optimizerOptions = oo;
   s.buildOptimizer();
 
@@ -127,6 +135,7 @@ Trainer::Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData 
       wsi::augmentPatch(img, self->aug, dist::mixSeed(self->seed, self->currentEpoch, r.id, 0xA06));
   };
   s.streamOptions = streamOptionsFromConfig(cfg, dist::localSize());
+  s.streamOptions.pixelAllocator = pixelAllocatorFor(s.device);  // pinned batches for a GPU
   s.stream = std::make_unique<wsi::PatchStream>(s.train.paths, s.streamOptions, transform,
                                                 s.train.slideOptions);
   s.progress = std::make_unique<Progress>(s.lead, cfg.getInt("train.log_every"), cfg.getString("train.progress"));
@@ -134,6 +143,8 @@ Trainer::Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData 
   if (!from.empty()) {
     try {
       s.state = loadTrainState(from, *s.model, *s.optimizer);
+      if (s.scaler) s.scaler->setState(s.state.lossScale > 0 ? s.state.lossScale : s.scaler->scale(),
+                                       s.state.lossScaleCleanSteps);
     } catch (const std::exception& e) {
       throw std::runtime_error(std::string(e.what()) +
                                "\nHINT: the checkpoint must come from the same model and optimizer; "
@@ -167,7 +178,7 @@ void Trainer::Impl::buildOptimizer() {
   dist::GradSyncOptions gso;
   gso.bucketCapMB = cfg.getFloat("train.bucket_mb");
   gso.firstBucketCapMB = cfg.getFloat("train.first_bucket_mb");
-  sync = std::make_unique<dist::GradSync>(comm, *model, gso);  // collective
+  sync = std::make_unique<dist::GradSync>(planes, *model, gso);  // collective
   params.clear();
   for (auto& p : model->parameters())
     if (p.requires_grad()) params.push_back(p);
@@ -209,7 +220,7 @@ TrainResult Trainer::run() {
     result = s.endEpoch(tally, epochIndex);
     if (result.stoppedEarly) break;
   }
-  s.comm->barrier();  // nobody leaves while rank 0 still writes a checkpoint another may read
+  s.planes.host->barrier();  // nobody leaves while rank 0 still writes a checkpoint another may read
   if (s.lead) {
     if (result.val) {
       std::printf("validation report (patches, last epoch):\n%s",
@@ -224,17 +235,13 @@ TrainResult Trainer::run() {
 }
 
 int runTrain(const Config& cfg) {
-  dist::ensureMpiInitialized();
-  dist::CommOptions co;
-  co.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.getFloat("train.timeout_s") * 1000));
-  std::shared_ptr<dist::Comm> comm = dist::makeComm(cfg.getString("train.backend"), co);
-  at::set_num_threads(threadsPerRank(cfg, dist::localSize()));
+  const dist::Planes planes = startRuntime(cfg);
   const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
-  SplitData train = prepareSplit(cfg, cohort, "train", *comm);
+  SplitData train = prepareSplit(cfg, cohort, "train", *planes.host);
   if (train.samples.empty()) throw std::runtime_error(cfg.getString("cohort") + ": the train split has no patches");
   std::optional<SplitData> val;
-  if (!cohort.indicesOfSplit("val").empty()) val = prepareSplit(cfg, cohort, "val", *comm);
-  Trainer trainer(cfg, comm, std::move(train), std::move(val), cohort.classes);
+  if (!cohort.indicesOfSplit("val").empty()) val = prepareSplit(cfg, cohort, "val", *planes.host);
+  Trainer trainer(cfg, planes, std::move(train), std::move(val), cohort.classes);
   trainer.run();
   return 0;
 }

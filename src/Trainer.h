@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "distributed/Comm.h"
+#include "distributed/Planes.h"
 #include "src/Config.h"
 #include "src/Evaluate.h"
 #include "src/Metrics.h"
@@ -30,10 +30,11 @@ struct TrainResult {
 
 class Trainer {
  public:
-  /// Builds the model (seeded), optimizer, gradient synchronisation and stream, and resumes per
-  /// train.resume. `val` may be empty. Collective (GradSync construction): same order on every
-  /// rank. run_dir comes from cfg; only rank 0 writes there.
-  Trainer(const Config& cfg, std::shared_ptr<dist::Comm> comm, SplitData train,
+  /// Builds the model (seeded) on planes.modelDevice, optimizer, gradient synchronisation and
+  /// stream, and resumes per train.resume. `val` may be empty. A single communicator converts to
+  /// Planes for a CPU model. Collective (GradSync construction): same order on every rank.
+  /// run_dir comes from cfg; only rank 0 writes there.
+  Trainer(const Config& cfg, dist::Planes planes, SplitData train,
           std::optional<SplitData> val, std::vector<std::string> classNames);
   ~Trainer();
   Trainer(const Trainer&) = delete;

@@ -9,6 +9,8 @@
 #include <torch/optim/optimizer.h>
 
 #include "distributed/GradSync.h"
+#include "distributed/Planes.h"
+#include "src/Amp.h"
 #include "src/BatchTensor.h"
 #include "src/Loss.h"
 #include "src/Optim.h"
@@ -31,11 +33,12 @@ struct EpochTally {
   double waitSeconds = 0, streamSeconds = 0, decodedMB = 0, queueFill = 0;
   int64_t streamPatches = 0;
   bool reachedEnd = false;  ///< the epoch's last micro-batch was consumed
+  int64_t skippedSteps = 0; ///< fp16 steps the loss scaler skipped (inf/NaN gradients)
 };
 
 struct Trainer::Impl {
   Config cfg;
-  std::shared_ptr<dist::Comm> comm;
+  dist::Planes planes;  ///< host plane: metrics, barriers; device plane: gradients, statistics
   int rank = 0, world = 1;
   bool lead = true;
   SplitData train;
@@ -58,8 +61,10 @@ struct Trainer::Impl {
   std::string monitor, monitorMode;
   int64_t patience = 0;
   double minDelta = 0;
-  bool useAmp = false, channelsLast = false;
+  AmpMode amp = AmpMode::Off;
+  bool channelsLast = false;
   at::Device device{at::kCPU};
+  std::unique_ptr<LossScaler> scaler;  ///< train.amp: fp16 only
   int64_t crashAfterStep = -1;
 
   std::shared_ptr<Model> model;

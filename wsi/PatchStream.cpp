@@ -150,7 +150,8 @@ void PatchStream::admitLocked() {
       auto slot = std::make_unique<Slot>();
       slot->batch.index = b;
       slot->batch.size = reqs.empty() ? 0 : reqs.front().size;
-      slot->batch.pixels.resize(reqs.size() * slot->batch.size * slot->batch.size * 3);
+      slot->batch.pixels.allocate(reqs.size() * slot->batch.size * slot->batch.size * 3,
+                                  options_.pixelAllocator);
       slot->ok.assign(reqs.size(), 0);
       slot->remaining = static_cast<int>(reqs.size());
       stats_.bufferedBytes += static_cast<int64_t>(slot->batch.pixels.size());
@@ -315,7 +316,7 @@ void PatchStream::finishLocked(int64_t index, Slot& s) {
       b.requests.push_back(reqs[i]);
       ++kept;
     }
-    b.pixels.resize(kept * px);
+    b.pixels.shrink(kept * px);
     stats_.patches += static_cast<int64_t>(kept);
     stats_.bytes += static_cast<int64_t>(b.pixels.size());
     stats_.skipped += static_cast<int64_t>(s.reasons.size());

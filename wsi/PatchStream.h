@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "wsi/PixelBuffer.h"
 #include "wsi/Slide.h"
 
 namespace slidetrain::wsi {
@@ -57,7 +58,7 @@ struct PatchRequest {
 struct Batch {
   int64_t index = 0;  ///< position in the epoch's batch list
   int size = 0;       ///< patch side
-  std::vector<uint8_t> pixels;  ///< count() * size * size * 3, NHWC
+  PixelBuffer pixels;  ///< count() * size * size * 3, NHWC (StreamOptions::pixelAllocator's memory)
   std::vector<int32_t> labels;
   std::vector<int64_t> ids;
   std::vector<PatchRequest> requests;
@@ -79,6 +80,8 @@ struct StreamOptions {
   /// Batches whose patches are read together in tile order; 0 = max(1, prefetchBatches / 2).
   int groupWindowBatches = 0;
   SlideOptions slideOptions;
+  /// Memory for batch pixels (e.g. pinned host memory for GPU copies); empty = the heap.
+  PixelAllocator pixelAllocator;
   void validate() const;
 };
 
