@@ -6,6 +6,10 @@
 #include <nccl.h>
 
 #include <ATen/ATen.h>
+#ifdef SLIDETRAIN_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 #include <atomic>
 #include <condition_variable>
@@ -97,166 +101,206 @@ ncclRedOp_t ncclOp(ReduceOp op, at::ScalarType t) {
 void checkCuda(const at::Tensor& t, const char* what) {
   if (!t.is_cuda())
     throw DistError(detail::rankHost() + ": NcclComm::" + what +
-                    " needs a CUDA tensor; use backend \"mpi\" for CPU tensors");
+                    " needs a CUDA tensor; host data (counts, metrics) belongs on the host plane "
+                    "(MPI), CPU models use backend \"mpi\"");
   if (!t.is_contiguous())
     throw DistError(detail::rankHost() + ": NcclComm::" + what + " needs a contiguous tensor");
 }
 
-// The stream libtorch (and most CUDA code) computes on unless told otherwise. A CUDA build of
-// libtorch would use c10::cuda::getCurrentCUDAStream(); the Debian libtorch has no CUDA.
-const cudaStream_t kComputeStream = cudaStreamLegacy;
+/// The stream this thread computes on: libtorch's current CUDA stream of `device` in a CUDA
+/// libtorch (what ProcessGroupNCCL orders against), else the per-thread default stream (a CPU
+/// libtorch has no CUDA streams; its only CUDA buffers are the raw ones of copyToCudaDevice).
+/// Never the legacy default stream, which would serialise against every other stream.
+cudaStream_t computeStream(int device) {
+#ifdef SLIDETRAIN_TORCH_CUDA
+  return c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
+#else
+  (void)device;
+  return cudaStreamPerThread;
+#endif
+}
+
+/// A CUDA tensor of `shape`: libtorch's caching allocator in a CUDA libtorch, else cudaMalloc
+/// with a cudaFree deleter (cudaFree synchronises the device, so freeing it is always safe).
+at::Tensor emptyCuda(at::IntArrayRef shape, const at::TensorOptions& options, int device) {
+#ifdef SLIDETRAIN_TORCH_CUDA
+  return at::empty(shape, options.device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device))));
+#else
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  void* p = nullptr;
+  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
+  SLIDETRAIN_CUDA_CHECK(cudaMalloc(&p, static_cast<size_t>(n) * options.dtype().itemsize() + 1));
+  return at::for_blob(p, shape)
+      .options(options)
+      .target_device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)))
+      .deleter([](void* q) { cudaFree(q); })
+      .make_tensor();
+#endif
+}
 
 }  // namespace
 
-class NcclWork;
-
 struct NcclComm::Impl {
-  /// Atomic: the watchdog thread and a timed-out wait() may both abort it (exactly one does).
+  struct Pending;
+  /// Atomic: the watchdog thread and a timed-out wait may both abort it (exactly one does).
   std::atomic<ncclComm_t> comm{nullptr};
-  cudaStream_t stream = nullptr;
+  cudaStream_t stream = nullptr;  ///< NCCL's own non-blocking stream
   int rank = 0, size = 1, device = 0;
   CommOptions options;
-  uint64_t seq = 0;
+  std::atomic<uint64_t> seq{0};
 
   // Watchdog: aborts the job when an issued collective has not finished within the timeout,
   // even if nobody waits on it (a rank stuck in data loading would otherwise hang the rest).
-  struct Pending {
-    cudaEvent_t done;
-    std::chrono::steady_clock::time_point start;
-    std::string what;
-    std::shared_ptr<std::atomic<bool>> finished;
-  };
   std::mutex mu;
   std::condition_variable cv;
-  std::list<Pending> pending;
+  std::list<std::shared_ptr<Pending>> pending;
   bool stop = false;
   std::thread watchdog;
 
   /// ncclCommAbort is the documented way to unblock a communicator stuck on a dead peer, and
   /// (like ncclCommGetAsyncError) may be called from another thread than the one launching.
-  void abortComm() noexcept {
-    if (ncclComm_t c = comm.exchange(nullptr)) ncclCommAbort(c);
-  }
-
-  void watch() {
-    cudaSetDevice(device);
-    std::unique_lock<std::mutex> lock(mu);
-    const auto tick = std::min<std::chrono::milliseconds>(options.timeout / 4,
-                                                          std::chrono::milliseconds(1000));
-    while (!stop) {
-      cv.wait_for(lock, tick);
-      ncclResult_t async = ncclSuccess;
-      ncclComm_t c = comm.load();
-      if (c && ncclCommGetAsyncError(c, &async) == ncclSuccess && async != ncclSuccess) {
-        const std::string why = ncclGetErrorString(async);
-        abortComm();
-        abortJob("NCCL asynchronous error: " + why + " (" + ncclVersionText() + ")");
-      }
-      const auto now = std::chrono::steady_clock::now();
-      for (auto it = pending.begin(); it != pending.end();) {
-        if (*it->finished || cudaEventQuery(it->done) == cudaSuccess) {
-          it = pending.erase(it);
-          continue;
-        }
-        if (now - it->start > options.timeout) {
-          abortComm();
-          abortJob(it->what + " timed out after " +
-                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                      options.timeout).count()) +
-                   "s (a peer rank is dead or stuck); NCCL communicator aborted");
-        }
-        ++it;
-      }
-    }
-  }
-
-  ~Impl() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      stop = true;
-    }
-    cv.notify_all();
-    if (watchdog.joinable()) watchdog.join();
-    if (ncclComm_t c = comm.exchange(nullptr)) {
-      ncclResult_t async = ncclSuccess;
-      if (ncclCommGetAsyncError(c, &async) != ncclSuccess || async != ncclSuccess)
-        ncclCommAbort(c);  // destroy would block on a broken communicator
-      else
-        ncclCommDestroy(c);
-    }
-    if (stream) cudaStreamDestroy(stream);
-  }
+  void abortComm() noexcept;
+  void watch();
+  ~Impl();
 };
 
-/// An issued NCCL collective: `done` is recorded on the NCCL stream after it.
+/// One issued collective: `done` is recorded on the NCCL stream after it. Shared by the Work
+/// handle and the watchdog, so an in-flight collective stays watched after its Work is gone.
+struct NcclComm::Impl::Pending {
+  cudaEvent_t done = nullptr;
+  std::chrono::steady_clock::time_point start;
+  std::string what;
+  ~Pending() {
+    if (done) cudaEventDestroy(done);  // deferred by CUDA until the event completes
+  }
+  bool completed() const { return cudaEventQuery(done) == cudaSuccess; }
+};
+
+NcclComm::Impl::~Impl() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  if (watchdog.joinable()) watchdog.join();
+  if (ncclComm_t c = comm.exchange(nullptr)) {
+    ncclResult_t async = ncclSuccess;
+    if (ncclCommGetAsyncError(c, &async) != ncclSuccess || async != ncclSuccess)
+      ncclCommAbort(c);  // destroy would block on a broken communicator
+    else
+      ncclCommDestroy(c);
+  }
+  pending.clear();
+  if (stream) cudaStreamDestroy(stream);
+}
+
+void NcclComm::Impl::abortComm() noexcept {
+  if (ncclComm_t c = comm.exchange(nullptr)) ncclCommAbort(c);
+}
+
+void NcclComm::Impl::watch() {
+  cudaSetDevice(device);
+  std::unique_lock<std::mutex> lock(mu);
+  const auto tick = std::min<std::chrono::milliseconds>(options.timeout / 4,
+                                                        std::chrono::milliseconds(1000));
+  while (!stop) {
+    cv.wait_for(lock, tick);
+    ncclResult_t async = ncclSuccess;
+    ncclComm_t c = comm.load();
+    if (c && ncclCommGetAsyncError(c, &async) == ncclSuccess && async != ncclSuccess) {
+      const std::string why = ncclGetErrorString(async);
+      abortComm();
+      abortJob("NCCL asynchronous error: " + why + " (" + ncclVersionText() + ")");
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = pending.begin(); it != pending.end();) {
+      if ((*it)->completed()) {
+        it = pending.erase(it);
+        continue;
+      }
+      if (now - (*it)->start > options.timeout) {
+        abortComm();
+        abortJob((*it)->what + " timed out after " +
+                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                    options.timeout).count()) +
+                 "s (a peer rank is dead or stuck); NCCL communicator aborted");
+      }
+      ++it;
+    }
+  }
+}
+
+/// Handle of an issued collective. wait() is device-side, as ProcessGroupNCCL's: the calling
+/// thread's compute stream waits for the collective's event, the host does not.
 class NcclWork : public Work {
  public:
-  NcclWork(std::shared_ptr<NcclComm::Impl> impl, std::vector<at::Tensor> keep, cudaEvent_t done,
-           std::string what)
-      : impl_(std::move(impl)), keep_(std::move(keep)), done_(done), what_(std::move(what)),
-        finished_(std::make_shared<std::atomic<bool>>(false)) {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->pending.push_back({done_, std::chrono::steady_clock::now(), what_, finished_});
-  }
-  ~NcclWork() override {
-    // Abandoning an in-flight collective would free `keep_` (cudaFree) while NCCL still writes
-    // into it; wait (with the timeout, which aborts the job) as MpiComm's Work does.
-    if (!*finished_) {
-      try {
-        wait();
-      } catch (...) {
-      }
-    }
-    *finished_ = true;
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->pending.remove_if([this](const NcclComm::Impl::Pending& p) { return p.done == done_; });
-    cudaEventDestroy(done_);
-  }
+  NcclWork(std::shared_ptr<NcclComm::Impl> impl, std::shared_ptr<NcclComm::Impl::Pending> p)
+      : impl_(std::move(impl)), p_(std::move(p)) {}
 
   bool isCompleted() override {
-    const cudaError_t rc = cudaEventQuery(done_);
+    const cudaError_t rc = cudaEventQuery(p_->done);
     if (rc == cudaErrorNotReady) return false;
     SLIDETRAIN_CUDA_CHECK(rc);
     return true;
   }
 
   void wait() override {
-    detail::pollWithTimeout([this] { return isCompleted(); }, what_,
-                            impl_->options.timeout, [this] { impl_->abortComm(); });
-    // Later compute work sees the result (already true here since we waited on the host, but
-    // it keeps the stream order explicit for when wait() becomes device-side).
-    SLIDETRAIN_CUDA_CHECK(cudaStreamWaitEvent(kComputeStream, done_, 0));
-    *finished_ = true;
+    if (!impl_->comm.load())
+      throw DistError(detail::rankHost() + ": " + p_->what + ": NCCL communicator was aborted");
+    SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl_->device));
+    SLIDETRAIN_CUDA_CHECK(cudaStreamWaitEvent(computeStream(impl_->device), p_->done, 0));
+  }
+
+  /// Blocks the host until the collective completed (barrier), with the timeout.
+  void hostWait() {
+    detail::pollWithTimeout([this] { return isCompleted(); }, p_->what, impl_->options.timeout,
+                            [this] { impl_->abortComm(); });
   }
 
  private:
   std::shared_ptr<NcclComm::Impl> impl_;
-  std::vector<at::Tensor> keep_;  // tensors NCCL reads/writes stay alive until completion
-  cudaEvent_t done_;
-  std::string what_;
-  std::shared_ptr<std::atomic<bool>> finished_;
+  std::shared_ptr<NcclComm::Impl::Pending> p_;
 };
 
 namespace {
 
-/// Runs `launch` on the NCCL stream between two events: the stream first waits for work already
-/// queued on the compute stream (the producer of the input), then records `done`.
+/// Runs `launch` on the NCCL stream between two events: the NCCL stream first waits for the work
+/// already queued on the caller's compute stream (the producer of the input; an event, so the
+/// compute stream itself goes on), then records `done`. The tensors are recorded as used on the
+/// NCCL stream so that the caching allocator does not hand their memory out again before the
+/// collective has finished with it, even when the caller drops them at once.
 template <typename F>
 std::shared_ptr<NcclWork> enqueue(const std::shared_ptr<NcclComm::Impl>& impl,
-                                  std::vector<at::Tensor> keep, const std::string& what,
+                                  const std::vector<at::Tensor>& tensors, std::string what,
                                   F&& launch) {
   if (!impl->comm.load())
     throw DistError(detail::rankHost() + ": NCCL communicator was aborted");
   SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl->device));
-  cudaEvent_t ready = nullptr, done = nullptr;
+  cudaEvent_t ready = nullptr;
   SLIDETRAIN_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-  SLIDETRAIN_CUDA_CHECK(cudaEventRecord(ready, kComputeStream));
+  SLIDETRAIN_CUDA_CHECK(cudaEventRecord(ready, computeStream(impl->device)));
   SLIDETRAIN_CUDA_CHECK(cudaStreamWaitEvent(impl->stream, ready, 0));
   cudaEventDestroy(ready);  // safe: destruction is deferred until the event completes
   launch();
-  SLIDETRAIN_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-  SLIDETRAIN_CUDA_CHECK(cudaEventRecord(done, impl->stream));
-  return std::make_shared<NcclWork>(impl, std::move(keep), done, what);
+#ifdef SLIDETRAIN_TORCH_CUDA
+  const auto ncclStream = c10::cuda::getStreamFromExternal(impl->stream,
+                                                           static_cast<c10::DeviceIndex>(impl->device));
+  for (const auto& t : tensors)
+    c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), ncclStream);
+#else
+  (void)tensors;  // cudaMalloc'd buffers: their cudaFree synchronises the device
+#endif
+  auto p = std::make_shared<NcclComm::Impl::Pending>();
+  SLIDETRAIN_CUDA_CHECK(cudaEventCreateWithFlags(&p->done, cudaEventDisableTiming));
+  SLIDETRAIN_CUDA_CHECK(cudaEventRecord(p->done, impl->stream));
+  p->start = std::chrono::steady_clock::now();
+  p->what = std::move(what);
+  {
+    std::lock_guard<std::mutex> lock(impl->mu);
+    impl->pending.push_back(p);  // the watchdog ends the job if it does not complete in time
+  }
+  return std::make_shared<NcclWork>(impl, std::move(p));
 }
 
 std::string describe(const char* name, uint64_t seq, const at::Tensor& t) {
@@ -280,23 +324,22 @@ int cudaDeviceCountOrZero(std::string* why) {
 
 at::Tensor copyToCudaDevice(const at::Tensor& cpu, int device) {
   const at::Tensor src = cpu.contiguous();
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
-  void* p = nullptr;
-  SLIDETRAIN_CUDA_CHECK(cudaMalloc(&p, src.nbytes() + 1));
-  at::Tensor t = at::for_blob(p, src.sizes())
-                     .options(src.options())
-                     .target_device(at::Device(at::kCUDA, device))
-                     .deleter([](void* q) { cudaFree(q); })
-                     .make_tensor();
-  SLIDETRAIN_CUDA_CHECK(cudaMemcpy(p, src.data_ptr(), src.nbytes(), cudaMemcpyHostToDevice));
+  at::Tensor t = emptyCuda(src.sizes(), src.options(), device);
+  const cudaStream_t s = computeStream(device);
+  SLIDETRAIN_CUDA_CHECK(cudaMemcpyAsync(t.data_ptr(), src.data_ptr(), src.nbytes(),
+                                        cudaMemcpyHostToDevice, s));
+  SLIDETRAIN_CUDA_CHECK(cudaStreamSynchronize(s));  // `src` may be pageable and go away
   return t;
 }
 
 at::Tensor copyToHost(const at::Tensor& cuda) {
   at::Tensor out = at::empty(cuda.sizes(), cuda.options().device(at::kCPU));
-  SLIDETRAIN_CUDA_CHECK(cudaDeviceSynchronize());
-  SLIDETRAIN_CUDA_CHECK(
-      cudaMemcpy(out.data_ptr(), cuda.data_ptr(), out.nbytes(), cudaMemcpyDeviceToHost));
+  const int device = cuda.device().index();
+  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
+  const cudaStream_t s = computeStream(device);  // ordered after waited collectives
+  SLIDETRAIN_CUDA_CHECK(cudaMemcpyAsync(out.data_ptr(), cuda.data_ptr(), out.nbytes(),
+                                        cudaMemcpyDeviceToHost, s));
+  SLIDETRAIN_CUDA_CHECK(cudaStreamSynchronize(s));
   return out;
 }
 
@@ -326,8 +369,8 @@ NcclComm::NcclComm(CommOptions options, int device) : impl_(std::make_shared<Imp
     SLIDETRAIN_NCCL_CHECK(ncclCommInitRank(&c, impl_->size, id, impl_->rank));
     impl_->comm = c;
   }
-  // Non-blocking: must not synchronise with the legacy default stream implicitly; ordering is
-  // explicit through events.
+  // Non-blocking: never synchronises with the legacy default stream implicitly; the order
+  // against the compute stream is explicit through events.
   SLIDETRAIN_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
   Impl* raw = impl_.get();
   impl_->watchdog = std::thread([raw] { raw->watch(); });
@@ -345,8 +388,7 @@ std::shared_ptr<Work> NcclComm::allReduceAsync(at::Tensor t, ReduceOp op) {
   checkCuda(t, "allReduce");
   const ncclDataType_t type = ncclType(t.scalar_type());
   const ncclRedOp_t nop = ncclOp(op, t.scalar_type());
-  const std::string what = describe("allReduce", impl_->seq++, t);
-  return enqueue(impl_, {t}, what, [&] {
+  return enqueue(impl_, {t}, describe("allReduce", impl_->seq++, t), [&] {
     // A single collective needs no ncclGroupStart/End (those batch several into one launch).
     SLIDETRAIN_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, nop,
                                         impl_->comm.load(), impl_->stream));
@@ -357,9 +399,11 @@ void NcclComm::allReduce(at::Tensor& t, ReduceOp op) { allReduceAsync(t, op)->wa
 
 void NcclComm::broadcast(at::Tensor& t, int root) {
   checkCuda(t, "broadcast");
+  if (root < 0 || root >= impl_->size)
+    throw DistError(detail::rankHost() + ": broadcast root " + std::to_string(root) +
+                    " is not a rank of a world of " + std::to_string(impl_->size));
   const ncclDataType_t type = ncclType(t.scalar_type());
-  const std::string what = describe("broadcast", impl_->seq++, t);
-  enqueue(impl_, {t}, what, [&] {
+  enqueue(impl_, {t}, describe("broadcast", impl_->seq++, t), [&] {
     SLIDETRAIN_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), type, root,
                                         impl_->comm.load(), impl_->stream));
   })->wait();
@@ -370,37 +414,22 @@ at::Tensor NcclComm::allGather(const at::Tensor& t) {
   const ncclDataType_t type = ncclType(t.scalar_type());
   std::vector<int64_t> shape{impl_->size};
   shape.insert(shape.end(), t.sizes().begin(), t.sizes().end());
-  void* out = nullptr;
-  SLIDETRAIN_CUDA_CHECK(cudaMalloc(&out, t.nbytes() * impl_->size + 1));
-  // cudaMalloc + from_blob: works with a CPU-only libtorch, which has no CUDA allocator.
-  at::Tensor result = at::for_blob(out, shape)
-                          .options(t.options())
-                          .target_device(t.device())
-                          .deleter([](void* p) { cudaFree(p); })
-                          .make_tensor();
-  const std::string what = describe("allGather", impl_->seq++, t);
-  enqueue(impl_, {t, result}, what, [&] {
-    SLIDETRAIN_NCCL_CHECK(ncclAllGather(t.data_ptr(), out, t.numel(), type, impl_->comm.load(),
-                                        impl_->stream));
+  at::Tensor result = emptyCuda(shape, t.options(), impl_->device);
+  enqueue(impl_, {t, result}, describe("allGather", impl_->seq++, t), [&] {
+    SLIDETRAIN_NCCL_CHECK(ncclAllGather(t.data_ptr(), result.data_ptr(), t.numel(), type,
+                                        impl_->comm.load(), impl_->stream));
   })->wait();
   return result;
 }
 
 void NcclComm::barrier() {
-  // An all-reduce of one byte on the NCCL stream: completes only when every rank got here.
-  void* one = nullptr;
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl_->device));
-  SLIDETRAIN_CUDA_CHECK(cudaMalloc(&one, 1));
-  at::Tensor t = at::for_blob(one, {1})
-                     .options(at::TensorOptions().dtype(at::kByte))
-                     .target_device(at::Device(at::kCUDA, impl_->device))
-                     .deleter([](void* p) { cudaFree(p); })
-                     .make_tensor();
+  // An all-reduce of one byte, waited for on the host: returns only when every rank got here.
+  at::Tensor one = emptyCuda({1}, at::TensorOptions().dtype(at::kByte), impl_->device);
   const std::string what = "barrier #" + std::to_string(impl_->seq++) + " (nccl)";
-  enqueue(impl_, {t}, what, [&] {
-    SLIDETRAIN_NCCL_CHECK(ncclAllReduce(one, one, 1, ncclUint8, ncclSum, impl_->comm.load(),
-                                        impl_->stream));
-  })->wait();
+  enqueue(impl_, {one}, what, [&] {
+    SLIDETRAIN_NCCL_CHECK(ncclAllReduce(one.data_ptr(), one.data_ptr(), 1, ncclUint8, ncclSum,
+                                        impl_->comm.load(), impl_->stream));
+  })->hostWait();
 }
 
 }  // namespace slidetrain::dist

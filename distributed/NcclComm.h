@@ -1,10 +1,14 @@
 #pragma once
-// NcclComm: the CUDA communicator. One ncclComm_t per process; rank 0 creates the ncclUniqueId
-// and sends it with MPI_Bcast (so MPI must be up: mpirun or srun with PMI). Collectives run on
-// the communicator's own non-blocking CUDA stream, ordered after the compute stream's pending
-// work by an event and before later compute work by another event. Tensors are raw device
-// pointers (at::Tensor::data_ptr()); nothing here needs a CUDA-enabled libtorch.
-// Built only when SLIDETRAIN_WITH_NCCL (CUDA + NCCL found under /usr/local/cuda).
+// NcclComm: the CUDA communicator of the device plane (Planes.h). One ncclComm_t per process;
+// rank 0 creates the ncclUniqueId and sends it with MPI_Bcast (so MPI must be up: mpirun or srun
+// with PMI). Collectives run on the communicator's own non-blocking CUDA stream, after an event
+// recorded on the caller's compute stream (libtorch's current CUDA stream; the per-thread default
+// stream in a CPU-only libtorch build) - never the legacy default stream. Work::wait() makes the
+// compute stream wait for the collective's event and returns at once: the host is not blocked,
+// so GradSync's bucket all-reduces overlap backward as in PyTorch DDP. Tensors handed to a
+// collective are recorded as used on the NCCL stream (caching allocator), so dropping them early
+// is safe. A watchdog thread ends the job when a collective does not finish within the timeout.
+// Built only when SLIDETRAIN_WITH_NCCL (CUDA runtime + NCCL found).
 #include <memory>
 #include <string>
 
@@ -16,8 +20,9 @@ namespace slidetrain::dist {
 /// given, receives the CUDA error text in that case.
 int cudaDeviceCountOrZero(std::string* why = nullptr);
 
-/// A copy of a CPU tensor in cudaMalloc'd memory on `device`, and back. For tests and benchmarks:
-/// the Debian libtorch has no CUDA allocator, so at::Tensor::to(kCUDA) is not available.
+/// A copy of a CPU tensor on `device` (libtorch's allocator in a CUDA libtorch, else cudaMalloc),
+/// and back; both ordered on the compute stream. For tests and benchmarks that must also run with
+/// a CPU-only libtorch, where at::Tensor::to(kCUDA) is not available.
 at::Tensor copyToCudaDevice(const at::Tensor& cpu, int device);
 at::Tensor copyToHost(const at::Tensor& cuda);
 
@@ -38,14 +43,15 @@ class NcclComm : public Comm {
   std::string backend() const override { return "nccl"; }
   int device() const;
 
-  /// CUDA tensors only. The blocking forms wait on the host (with the timeout) so that
-  /// returning means the data is in place; the async form only orders the compute stream after
-  /// the collective when wait() is called. Avg is ncclAvg for floating types.
+  /// CUDA tensors only (a host tensor is refused naming the call). allReduce, broadcast and
+  /// allGather return once the compute stream is ordered after the collective: work queued on it
+  /// afterwards (or a synchronising copy to the host) sees the result. allReduceAsync's wait()
+  /// does the same. Avg is ncclAvg for floating types.
   void allReduce(at::Tensor& t, ReduceOp op = ReduceOp::Sum) override;
   std::shared_ptr<Work> allReduceAsync(at::Tensor t, ReduceOp op = ReduceOp::Sum) override;
   void broadcast(at::Tensor& t, int root = 0) override;
-  /// The result is a CUDA tensor allocated with cudaMalloc (freed by its deleter).
   at::Tensor allGather(const at::Tensor& t) override;
+  /// Blocks the host until every rank arrived (with the timeout).
   void barrier() override;
 
   struct Impl;

@@ -259,10 +259,12 @@ at::Tensor SyncBatchNormImpl::normalize(const at::Tensor& input) {
     running_var.mul_(1 - m).add_((var * (count / (count - 1))).to(running_var.scalar_type()), m);
   }
   // GCC 13/14 flag std::vector<bool>::reserve inlined from libtorch's Function::apply
-  // (custom_function.h) with a false -Warray-bounds (GCC bug 107852); nothing of ours is involved.
+  // (custom_function.h) with a false -Warray-bounds / -Wstringop-overflow (GCC bug 107852);
+  // nothing of ours is involved.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 13
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
 #endif
   return SyncBatchNormFunction::apply(
       input, weight, bias, mean.to(input.scalar_type()), var.to(input.scalar_type()),
