@@ -88,20 +88,25 @@ if [[ "$(cat "$R/.slidetrain-packages" 2>/dev/null)" != "$STAMP" ]]; then
   echo "$STAMP" > "$R/.slidetrain-packages"
 fi
 
-if [[ $MODE == cuda && ! -f "$R/opt/slidetrain-cudnn-stub/libcudnn.so.9" ]]; then
-  log "building the stub libcudnn.so.9 (compat root only; never on a GPU machine)"
+if [[ $MODE == cuda ]]; then
+  # Every cudnn* symbol any libtorch library imports (libtorch_cuda.so, libtorch_python.so, ...),
+  # so that both C++ programs and python3-torch-cuda load. Rebuilt when the set changes.
   chroot "$R" bash -euc '
-    lib=$(find /usr/lib -name "libtorch_cuda.so*" -type f | head -1)
-    [[ -n "$lib" ]] || { echo "libtorch_cuda.so not found" >&2; exit 1; }
     mkdir -p /opt/slidetrain-cudnn-stub && cd /opt/slidetrain-cudnn-stub
-    nm -D --undefined-only "$lib" | awk "{print \$2}" | grep "^cudnn" | sed "s/@.*//" | sort -u > symbols.txt
-    { echo "/* stub: links libtorch_cuda without cuDNN; never called without a GPU */";
-      while read -r s; do echo "int $s(void) { return 1; }"; done < symbols.txt; } > stub.c
-    echo "libcudnn.so.9 { global: *; };" > stub.map
-    gcc -shared -fPIC -o libcudnn.so.9 stub.c -Wl,-soname,libcudnn.so.9 -Wl,--version-script,stub.map
-    echo /opt/slidetrain-cudnn-stub > /etc/ld.so.conf.d/slidetrain-cudnn-stub.conf
-    ldconfig
-    echo "stub libcudnn.so.9 with $(wc -l < symbols.txt) symbols"'
+    libs=$(find /usr/lib -name "lib*torch*.so*" -type f; find /usr/lib -name "libc10*.so*" -type f)
+    for l in $libs; do nm -D --undefined-only "$l" 2>/dev/null; done | awk "{print \$2}" |
+      grep "^cudnn" | sed "s/@.*//" | sort -u > symbols.new
+    [[ -s symbols.new ]] || { echo "no cudnn symbols found in the libtorch libraries" >&2; exit 1; }
+    if ! cmp -s symbols.new symbols.txt || [[ ! -f libcudnn.so.9 ]]; then
+      mv symbols.new symbols.txt
+      { echo "/* stub: lets libtorch load without cuDNN; nothing calls it without a GPU */";
+        while read -r s; do echo "int $s(void) { return 1; }"; done < symbols.txt; } > stub.c
+      echo "libcudnn.so.9 { global: *; };" > stub.map
+      gcc -shared -fPIC -o libcudnn.so.9 stub.c -Wl,-soname,libcudnn.so.9 -Wl,--version-script,stub.map
+      echo /opt/slidetrain-cudnn-stub > /etc/ld.so.conf.d/slidetrain-cudnn-stub.conf
+      ldconfig
+      echo "compat(cuda): stub libcudnn.so.9 with $(wc -l < symbols.txt) symbols (compat root only)"
+    fi'
 fi
 
 bindmount "$ROOT" "$R/compat/src"

@@ -2,14 +2,13 @@
 
 #include <sched.h>
 
-#include <vips/vips8>
-
 #include <algorithm>
 #include <climits>
 #include <cstring>
 #include <tuple>
 
 #include "wsi/Errors.h"
+#include "wsi/Resample.h"
 #include "wsi/SlideReader.h"
 #include "wsi/TiffTileReader.h"
 
@@ -20,30 +19,6 @@ double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-/// Resamples a square RGB patch to size x size with libvips (lanczos3 when shrinking).
-void resampleTo(const RgbImage& in, int size, RgbImage& out) {
-  detail::ensureVips();
-  try {
-    vips::VImage v = vips::VImage::new_from_memory(const_cast<uint8_t*>(in.pixels.data()),
-                                                   in.pixels.size(), in.width, in.height, 3,
-                                                   VIPS_FORMAT_UCHAR);
-    v = v.resize(double(size) / in.width,
-                 vips::VImage::option()->set("vscale", double(size) / in.height));
-    if (v.width() < size || v.height() < size)  // rounding: repeat the last row/column
-      v = v.embed(0, 0, std::max(size, v.width()), std::max(size, v.height()),
-                  vips::VImage::option()->set("extend", VIPS_EXTEND_COPY));
-    if (v.width() != size || v.height() != size) v = v.crop(0, 0, size, size);
-    out.width = out.height = size;
-    out.pixels.resize(static_cast<size_t>(size) * size * 3);
-    size_t n = 0;
-    void* mem = v.write_to_memory(&n);
-    std::memcpy(out.pixels.data(), mem, std::min(n, out.pixels.size()));
-    g_free(mem);
-  } catch (const vips::VError& e) {
-    vips_error_clear();
-    throw SlideError(std::string("resampling a patch with libvips: ") + e.what());
-  }
-}
 }  // namespace
 
 int defaultStreamWorkers() {
@@ -237,7 +212,7 @@ void PatchStream::readPatch(const PatchRequest& r, RgbImage& img, RgbImage& scra
   RgbImage& target = side == r.size ? img : scratch;
   *direct = h.reader && h.reader->tryReadRegion(r.x, r.y, r.level, side, side, target);
   if (!*direct) target = h.slide->readRegion(r.x, r.y, r.level, side, side);
-  if (side != r.size) resampleTo(scratch, r.size, img);
+  if (side != r.size) img = resizeRgb(scratch, r.size, r.size);  // Lanczos-3 (libvips)
   if (transform_) transform_(img, r);
   if (img.width != r.size || img.height != r.size)
     throw SlideError("PatchStream: the transform changed the patch size");

@@ -1,7 +1,9 @@
 // Resample: level choice for a target resolution, and exact-size patch resizing with libvips.
 #include "wsi/Resample.h"
 
+#ifdef SLIDETRAIN_WITH_VIPS
 #include <vips/vips8>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -68,6 +70,7 @@ PatchGeometry resolvePatchGeometry(const Slide& slide, int size, int level,
   return g;
 }
 
+#ifdef SLIDETRAIN_WITH_VIPS
 RgbImage resizeRgb(const RgbImage& in, int outWidth, int outHeight) {
   if (in.width <= 0 || in.height <= 0 || outWidth <= 0 || outHeight <= 0)
     throw std::invalid_argument("resizeRgb: empty input or output size");
@@ -104,6 +107,77 @@ RgbImage resizeRgb(const RgbImage& in, int outWidth, int outHeight) {
   if (!ok) throw std::runtime_error("resizeRgb: libvips returned an unexpected buffer size");
   return out;
 }
+#else
+namespace {
+
+double lanczos3(double x) {
+  x = std::abs(x);
+  if (x < 1e-12) return 1.0;
+  if (x >= 3.0) return 0.0;
+  const double px = M_PI * x;
+  return 3.0 * std::sin(px) * std::sin(px / 3.0) / (px * px);
+}
+
+/// One axis of a separable Lanczos-3 resize: for each output index, the input indices (edge
+/// replicated) and normalised weights. The kernel widens by the shrink factor (antialiasing).
+struct Taps {
+  std::vector<int> first, count;
+  std::vector<double> w;
+  std::vector<size_t> at;
+};
+Taps taps(int in, int out) {
+  Taps t;
+  const double scale = double(out) / in, stretch = std::max(1.0, 1.0 / scale), support = 3.0 * stretch;
+  for (int o = 0; o < out; ++o) {
+    const double centre = (o + 0.5) / scale - 0.5;
+    const int lo = int(std::floor(centre - support)) + 1, hi = int(std::ceil(centre + support)) - 1;
+    t.first.push_back(lo);
+    t.count.push_back(hi - lo + 1);
+    t.at.push_back(t.w.size());
+    double sum = 0;
+    for (int i = lo; i <= hi; ++i) sum += lanczos3((i - centre) / stretch);
+    for (int i = lo; i <= hi; ++i) t.w.push_back(lanczos3((i - centre) / stretch) / sum);
+  }
+  return t;
+}
+
+}  // namespace
+
+RgbImage resizeRgb(const RgbImage& in, int outWidth, int outHeight) {
+  if (in.width <= 0 || in.height <= 0 || outWidth <= 0 || outHeight <= 0)
+    throw std::invalid_argument("resizeRgb: empty input or output size");
+  if (in.width == outWidth && in.height == outHeight) return in;
+  // Without libvips: a separable Lanczos-3 resize in plain C++ (close to vips_resize's, not
+  // bit-identical to it).
+  const Taps tx = taps(in.width, outWidth), ty = taps(in.height, outHeight);
+  std::vector<double> mid(size_t(outWidth) * in.height * 3);
+  for (int y = 0; y < in.height; ++y)
+    for (int o = 0; o < outWidth; ++o)
+      for (int c = 0; c < 3; ++c) {
+        double v = 0;
+        for (int k = 0; k < tx.count[o]; ++k) {
+          const int x = std::clamp(tx.first[o] + k, 0, in.width - 1);
+          v += tx.w[tx.at[o] + k] * in.pixels[(size_t(y) * in.width + x) * 3 + c];
+        }
+        mid[(size_t(y) * outWidth + o) * 3 + c] = v;
+      }
+  RgbImage out;
+  out.width = outWidth;
+  out.height = outHeight;
+  out.pixels.resize(size_t(outWidth) * outHeight * 3);
+  for (int o = 0; o < outHeight; ++o)
+    for (int x = 0; x < outWidth; ++x)
+      for (int c = 0; c < 3; ++c) {
+        double v = 0;
+        for (int k = 0; k < ty.count[o]; ++k) {
+          const int y = std::clamp(ty.first[o] + k, 0, in.height - 1);
+          v += ty.w[ty.at[o] + k] * mid[(size_t(y) * outWidth + x) * 3 + c];
+        }
+        out.pixels[(size_t(o) * outWidth + x) * 3 + c] = uint8_t(std::clamp(std::lround(v), 0L, 255L));
+      }
+  return out;
+}
+#endif
 
 RgbImage readPatch(const Slide& slide, int64_t x0, int64_t y0, int level, int readSize,
                    int outSize) {
@@ -115,10 +189,12 @@ RgbImage readPatch(const Slide& slide, int64_t x0, int64_t y0, int level, int re
   if (readSize == outSize) return region;
   try {
     return resizeRgb(region, outSize, outSize);
+#ifdef SLIDETRAIN_WITH_VIPS
   } catch (const vips::VError& e) {
     vips_error_clear();
     throw SlideError(detail::describeRegion(slide.path(), level, x0, y0, readSize, readSize) +
                      ": resizing to " + std::to_string(outSize) + " px failed: " + e.what());
+#endif
   } catch (const std::runtime_error& e) {
     throw SlideError(detail::describeRegion(slide.path(), level, x0, y0, readSize, readSize) +
                      ": resizing to " + std::to_string(outSize) + " px failed: " + e.what());

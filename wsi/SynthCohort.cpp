@@ -4,7 +4,9 @@
 // from splitmix64 streams seeded by (options.seed, slide index), so the bytes are reproducible.
 #include "wsi/SynthCohort.h"
 
+#ifdef SLIDETRAIN_WITH_VIPS
 #include <vips/vips8>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +20,19 @@
 #include "wsi/SlideReader.h"
 
 namespace slidetrain::wsi {
+
+void SynthOptions::validate() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("synth: " + what); };
+  if (numSlides < 1) fail("numSlides must be >= 1");
+  if (width < 64 || height < 64) fail("width and height must be >= 64");
+  if (!(mpp > 0)) fail("mpp must be positive");
+  if (!(tumorFraction >= 0 && tumorFraction <= 1)) fail("tumorFraction must be in 0..1");
+  if (!(testFraction >= 0 && testFraction < 1)) fail("testFraction must be in 0..1 (exclusive)");
+  if (tileSize < 16 || tileSize % 16) fail("tileSize must be a positive multiple of 16");
+  if (jpegQuality < 1 || jpegQuality > 100) fail("jpegQuality must be in 1..100");
+}
+
+#ifdef SLIDETRAIN_WITH_VIPS
 namespace {
 
 using vips::VImage;
@@ -150,16 +165,6 @@ void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSe
 
 }  // namespace
 
-void SynthOptions::validate() const {
-  auto fail = [](const std::string& what) { throw std::invalid_argument("synth: " + what); };
-  if (numSlides < 1) fail("numSlides must be >= 1");
-  if (width < 64 || height < 64) fail("width and height must be >= 64");
-  if (!(mpp > 0)) fail("mpp must be positive");
-  if (!(tumorFraction >= 0 && tumorFraction <= 1)) fail("tumorFraction must be in 0..1");
-  if (!(testFraction >= 0 && testFraction < 1)) fail("testFraction must be in 0..1 (exclusive)");
-  if (tileSize < 16 || tileSize % 16) fail("tileSize must be a positive multiple of 16");
-  if (jpegQuality < 1 || jpegQuality > 100) fail("jpegQuality must be in 1..100");
-}
 
 void synthesizeCohort(const std::string& outDir, const SynthOptions& options) {
   options.validate();
@@ -211,5 +216,6 @@ void synthesizeCohort(const std::string& outDir, const SynthOptions& options) {
   }
   if (!csv.flush()) throw DataError("cannot write '" + outDir + "/cohort.csv'");
 }
+#endif  // SLIDETRAIN_WITH_VIPS (NoVips.cpp has synthesizeCohort without it)
 
 }  // namespace slidetrain::wsi

@@ -5,7 +5,9 @@
 
 #include "wsi/ImageIo.h"
 
+#ifdef SLIDETRAIN_WITH_VIPS
 #include <vips/vips8>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +85,10 @@ TissueMask TissueMask::fromUserMask(const Slide& slide, const std::string& pngPa
   detail::ensureVips();
   int pw = 0, ph = 0, bands = 0;
   std::vector<uint8_t> bytes;
+#ifndef SLIDETRAIN_WITH_VIPS
+  throw DataError("cannot read tissue mask '" + pngPath + "': reading mask images needs libvips, "
+                  "which this build does not have (SLIDETRAIN_WITH_VIPS=OFF)");
+#else
   try {
     vips::VImage img = vips::VImage::new_from_file(pngPath.c_str());
     pw = img.width(), ph = img.height();
@@ -97,6 +103,7 @@ TissueMask TissueMask::fromUserMask(const Slide& slide, const std::string& pngPa
     vips_error_clear();
     throw DataError("cannot read tissue mask '" + pngPath + "': " + e.what());
   }
+#endif
   if (pw <= 0 || ph <= 0 || bytes.size() != size_t(pw) * ph * bands)
     throw DataError("cannot read tissue mask '" + pngPath + "': empty or unexpected image");
   double downsample = 1;
