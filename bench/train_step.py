@@ -11,6 +11,7 @@ prints one line: images_per_s=<batch / median step time> mean_images_per_s=<batc
 (the median is robust to other jobs on a shared machine; bench_train_step uses it on both sides)
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -30,23 +31,47 @@ def main():
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (launch/gpu_check.sh)")
+    ap.add_argument("--amp", default="off", choices=["off", "fp16", "bf16"],
+                    help="torch.autocast at this precision; fp16 with torch.amp.GradScaler")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = build(a.model, a.classes)
+    dev = torch.device(a.device)
+    model = build(a.model, a.classes).to(dev)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(a.batch, 3, a.size, a.size)
-    y = torch.randint(0, a.classes, (a.batch,))
+    x = torch.randn(a.batch, 3, a.size, a.size).to(dev)
+    y = torch.randint(0, a.classes, (a.batch,)).to(dev)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(a.amp)
+    # fp16 autocasts on CUDA only, as slidetrain's trainer (on the CPU only the scaler runs).
+    autocast = dtype is not None and (a.amp == "bf16" or dev.type == "cuda")
+    scaler = None
+    if a.amp == "fp16":
+        scaler = (torch.amp.GradScaler(dev.type) if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler")
+                  else torch.cuda.amp.GradScaler(enabled=dev.type == "cuda"))
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
 
     def step():
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
+        with (torch.autocast(dev.type, dtype=dtype) if autocast else contextlib.nullcontext()):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        sync()
 
     for _ in range(a.warmup):
         step()
+    sync()
     times = []
     for _ in range(a.steps):
         t0 = time.perf_counter()

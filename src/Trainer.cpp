@@ -169,6 +169,9 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
                 static_cast<long long>(s.groupSize), static_cast<long long>(s.stepsPerEpoch),
                 static_cast<long long>(s.totalSteps), s.world, s.world == 1 ? "" : "s", lr,
                 s.monitor.c_str(), s.monitorMode.c_str());
+    std::printf("device %s, device plane %s, host plane %s, amp %s\n", s.device.str().c_str(),
+                s.planes.device->backend().c_str(), s.planes.host->backend().c_str(),
+                ampModeName(s.amp));
     std::fflush(stdout);
   }
 }

@@ -6,7 +6,7 @@ layout (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc), so torchvision's
 slidetrain's weights.pt load into it with strict=True.
 
     small_cnn(num_classes, dropout=0.0)   # slidetrain's default model (model.name: small_cnn)
-    resnet(depth, num_classes)            # depth 18 or 34 (BasicBlock)
+    resnet(depth, num_classes)            # depth 18 or 34 (BasicBlock), 50 (Bottleneck)
 """
 import torch
 from torch import nn
@@ -53,8 +53,36 @@ class BasicBlock(nn.Module):
         return self.relu(y + (x if self.downsample is None else self.downsample(x)))
 
 
+class Bottleneck(nn.Module):
+    """torchvision's ResNet v1.5 bottleneck: 1x1, 3x3 (carries the stride), 1x1 x4."""
+    expansion = 4
+
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != planes * 4:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, planes * 4, 1, stride, bias=False),
+                                            nn.BatchNorm2d(planes * 4))
+
+    def forward(self, x):
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+BasicBlock.expansion = 1
+
+
 class ResNet(nn.Module):
-    def __init__(self, blocks, num_classes, in_channels=3):
+    def __init__(self, blocks, num_classes, in_channels=3, block=BasicBlock):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -65,8 +93,8 @@ class ResNet(nn.Module):
             planes = 64 << i
             layer = []
             for b in range(n):
-                layer.append(BasicBlock(cin, planes, 2 if (b == 0 and i > 0) else 1))
-                cin = planes
+                layer.append(block(cin, planes, 2 if (b == 0 and i > 0) else 1))
+                cin = planes * block.expansion
             setattr(self, "layer%d" % (i + 1), nn.Sequential(*layer))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
@@ -78,12 +106,14 @@ class ResNet(nn.Module):
 
 
 def resnet(depth, num_classes=2):
+    if depth == 50:
+        return ResNet([3, 4, 6, 3], num_classes, block=Bottleneck)
     return ResNet({18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[depth], num_classes)
 
 
 def build(name, num_classes=2):
     if name == "small_cnn":
         return small_cnn(num_classes)
-    if name in ("resnet18", "resnet34"):
+    if name in ("resnet18", "resnet34", "resnet50"):
         return resnet(int(name[6:]), num_classes)
     raise SystemExit("reference_models: no Python twin of '%s'" % name)

@@ -167,7 +167,7 @@ TEST_P(ExportToPython, TorchLoadStrictGivesSameLogits) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Zoo, ExportToPython, ::testing::Values("small_cnn", "resnet18"));
+INSTANTIATE_TEST_SUITE_P(Zoo, ExportToPython, ::testing::Values("small_cnn", "resnet18", "resnet50"));
 
 // ---- (b) Python -> slidetrain ------------------------------------------------------------------
 
