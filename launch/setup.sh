@@ -33,6 +33,7 @@ fi
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
 if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
-  cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE="$BUILD_TYPE"
+  # -Werror: the code builds warning-free on this toolchain (and on trixie's, launch/compat.sh).
+  cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DSLIDETRAIN_WERROR=ON
 fi
 cmake --build "$BUILD_DIR" -j "$JOBS"
