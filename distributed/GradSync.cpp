@@ -348,12 +348,28 @@ void GradSync::finalize() {
 void GradSync::broadcastBuffers() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   c10::NoGradGuard noGrad;
-  // Registration order: the same on every rank (checked at construction).
-  for (const auto& b : impl_->module->buffers()) {
-    if (!b.defined()) continue;
-    at::Tensor d = b.detach();
-    impl_->comm->declareDeviceTensor(d);  // buffers may have been replaced since construction
-    impl_->comm->broadcast(d, 0);
+  // Coalesced, as DDP's broadcast_buffers: one broadcast per dtype (BatchNorm's float statistics,
+  // its int64 batch counters), the buffers in registration order - the same on every rank
+  // (checked at construction) - so tens of buffers cost two messages per call.
+  std::vector<at::Tensor> buffers;
+  for (const auto& b : impl_->module->buffers())
+    if (b.defined() && b.numel() > 0) buffers.push_back(b.detach());
+  std::vector<at::ScalarType> types;
+  for (const auto& b : buffers)
+    if (std::find(types.begin(), types.end(), b.scalar_type()) == types.end()) types.push_back(b.scalar_type());
+  for (at::ScalarType type : types) {
+    std::vector<at::Tensor> group;
+    for (const auto& b : buffers)
+      if (b.scalar_type() == type) group.push_back(b.reshape({-1}));
+    at::Tensor flat = at::cat(group);
+    impl_->comm->declareDeviceTensor(flat);
+    impl_->comm->broadcast(flat, 0);
+    int64_t at = 0;
+    for (auto& b : buffers) {
+      if (b.scalar_type() != type) continue;
+      b.copy_(flat.narrow(0, at, b.numel()).view_as(b));
+      at += b.numel();
+    }
   }
 }
 

@@ -59,7 +59,8 @@ class GradSync {
   /// disabled. With accumulation, the averaged value includes the micro-batches run with sync
   /// disabled (their .grad() is added when the synced backward's hook fires).
   void finalize();
-  /// Broadcasts buffers (e.g. BN running stats) from rank 0.
+  /// Broadcasts buffers (e.g. BN running stats) from rank 0, coalesced into one broadcast per
+  /// dtype on the device plane (PyTorch DDP's broadcast_buffers). Collective.
   void broadcastBuffers();
   size_t numBuckets() const;
 

@@ -80,7 +80,7 @@ int runSynth(const Config& cfg) {
 }
 
 int runTile(const Config& cfg) {
-  const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
+  const wsi::Cohort cohort = readCohort(cfg);
   const TilingSettings s = TilingSettings::fromConfig(cfg);
   std::vector<size_t> all(cohort.slides.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;

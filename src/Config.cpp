@@ -144,7 +144,21 @@ void Config::set(const std::string& key, const YAML::Node& value, const std::str
   }
   const std::string why = check(*s, value);
   if (!why.empty()) throw ConfigError(where + ": " + key + ": " + why);
-  values_[key] = YAML::Clone(value);
+  // Rebind, never assign through: YAML::Node's operator= writes into the node it refers to,
+  // which a copied Config shares with its original.
+  values_.insert_or_assign(key, YAML::Clone(value));
+}
+
+Config::Config(const Config& other) { *this = other; }
+
+Config& Config::operator=(const Config& other) {
+  if (this == &other) return *this;
+  // A deep copy: YAML::Node copies are references, so a shallow copy's overrides would change
+  // the original (cv's per-fold run_dir leaked into the caller's config that way).
+  std::map<std::string, YAML::Node> copy;
+  for (const auto& [k, v] : other.values_) copy.emplace(k, YAML::Clone(v));
+  values_.swap(copy);
+  return *this;
 }
 
 Config Config::parse(const std::string& yamlText, const std::string& origin) {
@@ -211,23 +225,65 @@ std::vector<std::string> Config::getStringList(const std::string& key) const {
   return node(key, KeyType::StringList).as<std::vector<std::string>>();
 }
 
-std::string Config::toYaml() const {
-  // Nested output grouped by section, in schema order.
-  YAML::Node root;
-  for (const auto& s : configSchema()) {
-    // Every dot is a level ("train.early_stopping.metric" -> train: {early_stopping: {...}}).
-    YAML::Node n;
-    n.reset(root);
-    size_t from = 0;
-    for (size_t dot; (dot = s.key.find('.', from)) != std::string::npos; from = dot + 1) {
-      YAML::Node child = n[s.key.substr(from, dot - from)];
-      n.reset(child);
+namespace {
+
+/// Keys grouped by their dotted path, in schema order, for nested YAML output.
+struct KeyTree {
+  std::vector<std::pair<std::string, KeyTree>> children;
+  const YAML::Node* value = nullptr;
+
+  KeyTree& child(const std::string& name) {
+    for (auto& c : children)
+      if (c.first == name) return c.second;
+    children.emplace_back(name, KeyTree{});
+    return children.back().second;
+  }
+  void emit(YAML::Emitter& e) const {
+    e << YAML::BeginMap;
+    for (const auto& [name, sub] : children) {
+      e << YAML::Key << name << YAML::Value;
+      if (sub.value)
+        e << *sub.value;
+      else
+        sub.emit(e);
     }
-    n[s.key.substr(from)] = values_.at(s.key);
+    e << YAML::EndMap;
+  }
+};
+
+}  // namespace
+
+std::string Config::toYaml() const {
+  // Nested output grouped by section, in schema order: every dot is a level
+  // ("train.early_stopping.metric" -> train: {early_stopping: {metric: ...}}). Built with the
+  // emitter: yaml-cpp does not attach a child created by operator[] to its parent until the
+  // child itself is assigned, which left the output empty.
+  KeyTree root;
+  for (const auto& s : configSchema()) {
+    KeyTree* t = &root;
+    size_t from = 0;
+    for (size_t dot; (dot = s.key.find('.', from)) != std::string::npos; from = dot + 1)
+      t = &t->child(s.key.substr(from, dot - from));
+    t->child(s.key.substr(from)).value = &values_.at(s.key);
   }
   YAML::Emitter e;
-  e << root;
+  root.emit(e);
   return std::string(e.c_str()) + "\n";
+}
+
+std::string Config::valueText(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw ConfigError("unknown key '" + key + "'");
+  YAML::Emitter e;
+  e << YAML::Flow << it->second;
+  return e.c_str();
+}
+
+std::vector<std::string> Config::nonDefaultKeys() const {
+  std::vector<std::string> out;
+  for (const auto& s : configSchema())
+    if (YAML::Dump(values_.at(s.key)) != YAML::Dump(YAML::Load(s.defaultYaml))) out.push_back(s.key);
+  return out;
 }
 
 std::string Config::schemaMarkdown() {

@@ -33,6 +33,11 @@ class Config {
  public:
   /// Defaults only.
   Config();
+  /// Deep copies: overriding a copy never changes the original.
+  Config(const Config& other);
+  Config& operator=(const Config& other);
+  Config(Config&&) = default;
+  Config& operator=(Config&&) = default;
   /// Reads a YAML file; throws ConfigError naming the file, dotted key and line.
   static Config load(const std::string& path);
   /// Parses YAML text (`origin` names it in errors).
@@ -48,6 +53,10 @@ class Config {
   std::vector<double> getFloatList(const std::string& key) const;
   std::vector<std::string> getStringList(const std::string& key) const;
 
+  /// The value of `key` as one line of YAML (flow style), e.g. "0.01" or "[0.5, 0.5, 0.5]".
+  std::string valueText(const std::string& key) const;
+  /// Keys whose value differs from the schema default, in schema order.
+  std::vector<std::string> nonDefaultKeys() const;
   /// Resolved config as YAML (every key, defaults included).
   std::string toYaml() const;
   /// Markdown table of every key with type, default and help (docs/config.md is generated).

@@ -61,6 +61,7 @@ const std::vector<KeySpec>& configSchema() {
       {"data.prefetch_batches", T::Int, "4", "Batches decoded ahead (bounds memory)", {}, 1, 1024},
       {"data.slide_cache", T::Int, "32", "Open slide handles kept per rank", {}, 1, 100000},
       {"data.max_patches_per_slide", T::Int, "0", "Cap of training patches per slide per epoch (seeded); 0 = all", {}, 0, 1e12},
+      {"data.classes", T::StringList, "[]", "Class order, e.g. [normal, tumor]: class indices follow it and the LAST class is the positive one of binary metrics (AUC, the positive class's F1, heatmaps); [] = the cohort's labels sorted. Printed at the start of train, cv and predict and written to run_dir/config.yaml"},
       {"data.class_balanced", T::Bool, "false", "Sample training patches class-balanced (seeded, same epoch size)"},
       {"data.mean", T::FloatList, "[0.485, 0.456, 0.406]", "Per-channel mean for normalisation (of pixel/255)"},
       {"data.std", T::FloatList, "[0.229, 0.224, 0.225]", "Per-channel std for normalisation"},
@@ -96,7 +97,8 @@ const std::vector<KeySpec>& configSchema() {
       // --- optimizer and schedule -----------------------------------------------------------
       {"optimizer.name", T::String, "sgd", "Optimizer", {"gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}},
       {"optimizer.lr", T::Float, "0.01", "Base learning rate", {}, 0, 100},
-      {"optimizer.momentum", T::Float, "0.9", "Momentum of the momentum and nesterov optimizers", {}, 0, 1},
+      {"optimizer.momentum", T::OptFloat, "null", "Momentum, as torch.optim.SGD's: sgd uses it when given (null: 0); the momentum and nesterov optimizers default to 0.9; gd (plain full-batch descent) ignores it", {}, 0, 1},
+      {"optimizer.nesterov", T::Bool, "false", "sgd: Nesterov momentum (needs optimizer.momentum > 0); the nesterov optimizer implies it"},
       {"optimizer.weight_decay", T::Float, "0.0", "L2 weight decay", {}, 0, 10},
       {"optimizer.rmsprop_momentum", T::Float, "0.0", "Momentum of rmsprop (0 = plain RMSprop)", {}, 0, 1},
       {"optimizer.alpha", T::Float, "0.99", "RMSprop smoothing constant", {}, 0, 1},

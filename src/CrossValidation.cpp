@@ -122,7 +122,8 @@ void writeSummary(const std::string& runDir, const std::vector<std::vector<doubl
 int runCrossValidation(const Config& cfg) {
   const dist::Planes planes = startRuntime(cfg);
   const bool lead = planes.rank() == 0;
-  const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
+  const wsi::Cohort cohort = readCohort(cfg);
+  if (lead) std::printf("%s\n", classOrderLine(cohort).c_str());
   const int k = static_cast<int>(cfg.getInt("cv.folds"));
   const std::vector<int> fold = assignFolds(cohort, k, static_cast<uint64_t>(cfg.getInt("seed")));
   const std::string runDir = cfg.getString("run_dir");
@@ -131,7 +132,7 @@ int runCrossValidation(const Config& cfg) {
     wsi::Cohort c = cohort;
     for (size_t i = 0; i < c.slides.size(); ++i)
       if (fold[i] >= 0) c.slides[i].split = fold[i] == f ? "val" : "train";
-    Config fc = cfg;
+    Config fc = withClassOrder(cfg, cohort);
     const std::string foldDir = (fs::path(runDir) / ("fold_" + std::to_string(f))).string();
     fc.applyOverrides({"run_dir=" + foldDir});
     if (lead) std::printf("== fold %d/%d\n", f + 1, k);

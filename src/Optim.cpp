@@ -41,29 +41,60 @@ void OptimizerOptions::validate() const {
     throw std::invalid_argument("optimizer.name: unknown optimizer '" + name +
                                 "'; expected one of: " + joined(kOptimizers));
   if (!(lr > 0)) fail("optimizer.lr", "expected a positive learning rate", lr);
-  if (!(momentum >= 0 && momentum < 1)) fail("optimizer.momentum", "expected [0, 1)", momentum);
+  if (momentum && !(*momentum >= 0 && *momentum < 1))
+    fail("optimizer.momentum", "expected [0, 1)", *momentum);
   if (!(weightDecay >= 0)) fail("optimizer.weight_decay", "expected >= 0", weightDecay);
   if (!(beta1 >= 0 && beta1 < 1)) fail("optimizer.beta1", "expected [0, 1)", beta1);
   if (!(beta2 >= 0 && beta2 < 1)) fail("optimizer.beta2", "expected [0, 1)", beta2);
   if (!(eps > 0)) fail("optimizer.eps", "expected > 0", eps);
   if (!(alpha > 0 && alpha < 1)) fail("optimizer.alpha", "expected (0, 1)", alpha);
-  if (name == "nesterov" && momentum == 0)
-    fail("optimizer.momentum", "nesterov needs momentum > 0", momentum);
+  if (effectiveNesterov() && effectiveMomentum() == 0)
+    fail("optimizer.momentum", "nesterov needs momentum > 0", effectiveMomentum());
+}
+
+double OptimizerOptions::effectiveMomentum() const {
+  if (name == "momentum" || name == "nesterov") return momentum.value_or(0.9);
+  if (name == "sgd") return momentum.value_or(0.0);
+  return 0.0;  // gd and the adaptive optimizers (rmsprop has its own rmspropMomentum)
+}
+
+std::vector<std::string> inertOptimizerKeys(const OptimizerOptions& o, const ScheduleOptions& s,
+                                            const std::vector<std::string>& nonDefaultKeys) {
+  // Which optimizer/schedule keys each choice reads.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> uses = {
+      {"optimizer.momentum", {"sgd", "momentum", "nesterov"}},
+      {"optimizer.nesterov", {"sgd"}},
+      {"optimizer.rmsprop_momentum", {"rmsprop"}},
+      {"optimizer.alpha", {"rmsprop"}},
+      {"optimizer.beta1", {"adam", "adamw"}},
+      {"optimizer.beta2", {"adam", "adamw"}},
+      {"optimizer.eps", {"adagrad", "rmsprop", "adam", "adamw"}},
+      {"schedule.gamma", {"step", "multistep"}},
+      {"schedule.milestones", {"step", "multistep"}},
+      {"schedule.min_lr", {"cosine"}}};
+  std::vector<std::string> out;
+  for (const auto& [key, users] : uses) {
+    if (!contains(nonDefaultKeys, key)) continue;
+    const bool isSchedule = key.rfind("schedule.", 0) == 0;
+    const std::string& chosen = isSchedule ? s.name : o.name;
+    if (!contains(users, chosen))
+      out.push_back(key + " has no effect with " + (isSchedule ? "schedule.name " : "optimizer.name ") +
+                    chosen + " (it is read by " + joined(users) + ")");
+  }
+  return out;
 }
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerOptions& o,
                                                        std::vector<at::Tensor> params) {
   o.validate();
   namespace opt = torch::optim;
-  if (o.name == "gd" || o.name == "sgd") {
-    // gd and sgd are the same update; they differ in the batch the trainer feeds (full vs mini).
-    return std::make_unique<opt::SGD>(
-        std::move(params), opt::SGDOptions(o.lr).weight_decay(o.weightDecay));
-  }
-  if (o.name == "momentum" || o.name == "nesterov") {
+  if (o.name == "gd" || o.name == "sgd" || o.name == "momentum" || o.name == "nesterov") {
+    // One update, torch.optim.SGD's: gd is plain descent on the full batch the trainer feeds;
+    // sgd uses optimizer.momentum / optimizer.nesterov when given; momentum and nesterov are the
+    // seed study's names for SGD with momentum 0.9 (plain or Nesterov).
     return std::make_unique<opt::SGD>(std::move(params), opt::SGDOptions(o.lr)
-                                                            .momentum(o.momentum)
-                                                            .nesterov(o.name == "nesterov")
+                                                            .momentum(o.effectiveMomentum())
+                                                            .nesterov(o.effectiveNesterov())
                                                             .weight_decay(o.weightDecay));
   }
   if (o.name == "adagrad") {

@@ -26,7 +26,8 @@ int runPredict(const Config& cfg) {
   const dist::Planes planes = startRuntime(cfg);
   const bool lead = planes.rank() == 0;
   const std::string runDir = cfg.getString("run_dir");
-  const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
+  const wsi::Cohort cohort = readCohort(cfg);
+  if (lead) std::printf("%s\n", classOrderLine(cohort).c_str());
   const int numClasses = static_cast<int>(cohort.classes.size());
   const std::string split = cfg.getString("predict.split");
   if (cohort.indicesOfSplit(split).empty())
@@ -55,14 +56,18 @@ int runPredict(const Config& cfg) {
   pcsv << "\n";
   const at::Tensor probsC = probs.contiguous();
   const float* prob = probsC.data_ptr<float>();
+  std::vector<int64_t> indexed(data.paths.size(), 0);
   for (size_t i = 0; i < data.samples.size(); ++i) {
     const auto& r = data.samples[i];
+    ++indexed[r.slide];
     pcsv << data.slideIds[r.slide] << "," << r.x << "," << r.y << "," << r.level << "," << r.size
          << "," << r.label;
+    // A skipped (unreadable) patch has NaN probabilities: empty cells, and no vote.
+    const bool skipped = std::isnan(prob[i * static_cast<size_t>(numClasses)]);
     for (int c = 0; c < numClasses; ++c) {
       const double p = prob[i * static_cast<size_t>(numClasses) + c];
-      pcsv << "," << p;
-      perSlide[r.slide][c].push_back(p);
+      pcsv << ",";
+      if (!skipped) pcsv << p, perSlide[r.slide][c].push_back(p);
     }
     pcsv << "\n";
   }
@@ -70,7 +75,10 @@ int runPredict(const Config& cfg) {
   std::ofstream scsv(fs::path(runDir) / "slides.csv");
   scsv << "slide_id,label,patches";
   for (const auto& m : methods) scsv << ",score_" << m << ",pred_" << m;
-  scsv << "\n";
+  scsv << ",note\n";
+  // Slides without a usable patch get no score: they are listed with the reason, left out of
+  // the metrics (a NaN score would poison the AUC's sort) and counted in the summary.
+  std::vector<std::string> unscored;
   std::map<std::string, ConfusionMatrix> cms;
   for (const auto& m : methods) cms.emplace(m, ConfusionMatrix(numClasses));
   std::vector<int> labels;
@@ -81,6 +89,17 @@ int runPredict(const Config& cfg) {
     rows[s].label = cohort.classes[data.slideLabels[s]];
     rows[s].patches = perSlide[s][0].size();
     scsv << data.slideIds[s] << "," << cohort.classes[data.slideLabels[s]] << "," << perSlide[s][0].size();
+    if (perSlide[s][0].empty()) {
+      const std::string why =
+          indexed[s] == 0 ? "no patches in the index (no tissue at this threshold, or an empty region)"
+                          : "all " + std::to_string(indexed[s]) + " patches were unreadable and skipped";
+      for (size_t k = 0; k < methods.size(); ++k) scsv << ",,";
+      scsv << "," << why << "\n";
+      rows[s].prediction = "(no patches)";
+      rows[s].score = std::nan("");
+      unscored.push_back(data.slideIds[s] + ": " + why);
+      continue;
+    }
     for (const auto& m : methods) {
       SlidePooling withMethod = pooling;
       withMethod.method = m;
@@ -93,14 +112,20 @@ int runPredict(const Config& cfg) {
         rows[s].prediction = cohort.classes[pred], rows[s].score = score;
       }
     }
-    scsv << "\n";
+    scsv << ",\n";
+  }
+  const size_t scored = data.paths.size() - unscored.size();
+  if (!unscored.empty()) {
+    std::printf("%zu of %zu slides have no usable patch and are left out of the metrics:\n",
+                unscored.size(), data.paths.size());
+    for (const auto& u : unscored) std::printf("  %s\n", u.c_str());
   }
   for (const auto& m : methods)
     std::printf("slide-level accuracy (%s pooling): %.4f\n", m.c_str(), Metrics::compute(cms.at(m)).accuracy);
   const Metrics chosen = Metrics::compute(cms.at(method), labels, numClasses == 2 ? scores : std::vector<double>{});
   std::printf("%s", chosen.report(cohort.classes).c_str());
   std::printf("held-out slide-level accuracy (%s pooling, %zu slides): %.4f\n", method.c_str(),
-              data.paths.size(), chosen.accuracy);
+              scored, chosen.accuracy);
   if (cfg.getBool("predict.heatmaps")) {
     // Heatmap of P(not class 0): the positive class's probability for binary tasks.
     fs::create_directories(fs::path(runDir) / "heatmaps");

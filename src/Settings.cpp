@@ -58,11 +58,43 @@ wsi::AugmentOptions augmentFromConfig(const Config& cfg) {
   return a;
 }
 
+wsi::Cohort readCohort(const Config& cfg) {
+  wsi::Cohort c = wsi::Cohort::read(cfg.getString("cohort"));
+  const std::vector<std::string> order = cfg.getStringList("data.classes");
+  if (!order.empty()) {
+    try {
+      c.setClassOrder(order);
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string(e.what()) + " (cohort " + cfg.getString("cohort") + ")");
+    }
+  }
+  return c;
+}
+
+Config withClassOrder(const Config& cfg, const wsi::Cohort& cohort) {
+  std::string list;
+  for (std::string c : cohort.classes) {
+    for (size_t at = 0; (at = c.find('\'', at)) != std::string::npos; at += 2) c.insert(at, "'");
+    list += (list.empty() ? "'" : ", '") + c + "'";  // YAML single-quoted: any label survives
+  }
+  Config out = cfg;
+  out.applyOverrides({"data.classes=[" + list + "]"});
+  return out;
+}
+
+std::string classOrderLine(const wsi::Cohort& cohort) {
+  std::string s = "classes:";
+  for (size_t i = 0; i < cohort.classes.size(); ++i) s += (i ? ", " : " ") + cohort.classes[i];
+  if (cohort.classes.size() == 2) s += " (positive: " + cohort.classes.back() + ")";
+  return s;
+}
+
 OptimizerOptions optimizerFromConfig(const Config& cfg) {
   OptimizerOptions o;
   o.name = cfg.getString("optimizer.name");
   o.lr = cfg.getFloat("optimizer.lr");
-  o.momentum = cfg.getFloat("optimizer.momentum");
+  o.momentum = cfg.getOptFloat("optimizer.momentum");
+  o.nesterov = cfg.getBool("optimizer.nesterov");
   o.rmspropMomentum = cfg.getFloat("optimizer.rmsprop_momentum");
   o.alpha = cfg.getFloat("optimizer.alpha");
   o.weightDecay = cfg.getFloat("optimizer.weight_decay");

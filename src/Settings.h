@@ -8,6 +8,7 @@
 #include "src/ModelZoo.h"
 #include "src/Optim.h"
 #include "wsi/Augment.h"
+#include "wsi/Cohort.h"
 #include "wsi/PatchStream.h"
 
 namespace slidetrain {
@@ -23,6 +24,14 @@ wsi::StreamOptions streamOptionsFromConfig(const Config& cfg, int localSize);
 InferenceOptions inferenceOptionsFromConfig(const Config& cfg, int localSize);
 /// predict.aggregation / topk / threshold.
 SlidePooling poolingFromConfig(const Config& cfg);
+/// The cohort of `cohort` with the class order of data.classes (the last class is the positive
+/// one of binary metrics: AUC, the positive class's F1, heatmaps); [] keeps the sorted labels.
+wsi::Cohort readCohort(const Config& cfg);
+/// `cfg` with data.classes set to the cohort's class order, so that run_dir/config.yaml records
+/// it and `train -c run_dir/config.yaml` keeps it.
+Config withClassOrder(const Config& cfg, const wsi::Cohort& cohort);
+/// "classes: normal, tumor (positive: tumor)" for the start of a run.
+std::string classOrderLine(const wsi::Cohort& cohort);
 /// Runs every conversion above so cross-key errors surface before a job starts.
 void validateSettings(const Config& cfg);
 

@@ -121,6 +121,9 @@ SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings&
     mask->writeQc(mask->thumbnail(), qcFile);
   }
   r.tissuePercent = 100.0 * r.index.tissueFraction;
+  // The cache holds geometry; labels are joined from the cohort as it is NOW (a cached index keeps
+  // the label of the run that built it, which is stale once cohort.csv changes).
+  for (auto& p : r.index.patches) p.label = e.labelIndex;
   // Labels from annotations are applied after loading, so editing them keeps the cached grid.
   const std::string ann = s.useAnnotations ? findAnnotationFile(s.annotationsDir, e.slideId) : "";
   if (!ann.empty()) {

@@ -63,6 +63,7 @@ bool Trainer::Impl::trainEpoch(EpochTally& tally) {
     sync->setSyncEnabled(lastOfGroup);
     at::Tensor x = batchToDevice(*b, norm, device), y = labelsToTensor(*b).to(device);
     if (channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    if (broadcastBuffers) sync->broadcastBuffers();  // collective, every micro-batch on every rank
     at::Tensor logits;
     {
       // fp16 autocasts on CUDA only (Trainer says so at start); bf16 on CUDA and the CPU.

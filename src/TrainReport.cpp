@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "src/Checkpoint.h"
+#include "src/EarlyStopping.h"
 #include "src/Settings.h"
 #include "src/TrainerImpl.h"
 
@@ -47,6 +48,7 @@ TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex)
   r.trainLoss = tp[0] / std::max(1e-12, tp[1]);
   const double seenAll = tp[2], waitShareMean = tp[3] / world;
 
+  if (broadcastBuffers) sync->broadcastBuffers();  // the model every rank evaluates and rank 0 saves
   if (val) {
     InferenceOptions io = inferenceOptionsFromConfig(cfg, 1);
     io.stream = streamOptions;  // the training stream's settings, already sized for this node
@@ -58,12 +60,7 @@ TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex)
   if (monitor == "train_loss") value = r.trainLoss;
   else if (monitor == "train_accuracy") value = r.train.accuracy;
   else if (r.val) value = metricValue(*r.val, monitor);
-  bool improved = false;
-  if (std::isfinite(value)) {
-    const double best = state.bestMetric;
-    improved = !std::isfinite(best) ||
-               (monitorMode == "min" ? value < best - minDelta : value > best + minDelta);
-  }
+  const bool improved = isImprovement(monitorMode, value, state.bestMetric, minDelta);
   if (improved) {
     state.bestMetric = value;
     state.bestEpoch = epochIndex + 1;
@@ -71,7 +68,7 @@ TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex)
   } else {
     ++state.badEpochs;
   }
-  const bool stop = patience > 0 && state.badEpochs >= patience && state.step < totalSteps;
+  const bool stop = shouldStop(patience, state.badEpochs) && state.step < totalSteps;
   if (tally.reachedEnd) {
     state.epoch = epochIndex + 1;
     state.stepInEpoch = 0;

@@ -1,6 +1,7 @@
 #include "src/TrainState.h"
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -15,6 +16,20 @@
 namespace fs = std::filesystem;
 
 namespace slidetrain {
+namespace {
+
+at::Tensor textTensor(const std::string& s) {
+  at::Tensor t = at::empty({static_cast<int64_t>(s.size())}, at::kByte);
+  if (!s.empty()) std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+
+std::string tensorText(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kCPU).contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+}
+
+}  // namespace
 
 void saveTrainState(const std::string& path, torch::nn::Module& model,
                     torch::optim::Optimizer& optimizer, const TrainState& s) {
@@ -34,6 +49,7 @@ void saveTrainState(const std::string& path, torch::nn::Module& model,
   ar.write("finished", at::tensor(static_cast<int64_t>(s.finished)));
   ar.write("loss_scale", at::tensor(s.lossScale, at::kDouble));
   ar.write("loss_scale_clean_steps", at::tensor(s.lossScaleCleanSteps));
+  ar.write("fingerprint", textTensor(s.fingerprint));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -90,6 +106,8 @@ TrainState peekTrainState(const std::string& path) {
     at::Tensor e, k;
     if (ar.try_read("epoch", e)) s.epoch = e.item<int64_t>();
     if (ar.try_read("step_in_epoch", k)) s.stepInEpoch = k.item<int64_t>();
+    at::Tensor f;
+    if (ar.try_read("fingerprint", f)) s.fingerprint = tensorText(f);
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": cannot load checkpoint: " + e.what_without_backtrace());
   }

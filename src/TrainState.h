@@ -25,6 +25,7 @@ struct TrainState {
   bool finished = false;    ///< training ended (max steps, epochs or early stopping)
   double lossScale = 0;     ///< fp16 loss scaler's scale (0: no scaler)
   int64_t lossScaleCleanSteps = 0;  ///< its clean steps since the scale last changed
+  std::string fingerprint;  ///< serializeFingerprint of the run (src/RunFingerprint.h); "" = none
 };
 
 /// Writes model, optimizer, state and the CPU RNG state to `path` (temporary file + rename).
@@ -35,8 +36,8 @@ void saveTrainState(const std::string& path, torch::nn::Module& model,
 TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
                           torch::optim::Optimizer& optimizer);
 
-/// Epoch and stream position of a training checkpoint without loading the rest (to prepare a
-/// model, e.g. unfreeze layers, before its optimizer is built).
+/// Epoch, stream position and fingerprint of a training checkpoint without loading the rest (to
+/// check it and prepare the model, e.g. unfreeze layers, before the optimizer is built).
 TrainState peekTrainState(const std::string& path);
 
 /// The checkpoint to resume from for train.resume (`auto`: <run_dir>/checkpoints/last.pt when it

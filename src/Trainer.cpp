@@ -15,6 +15,8 @@
 #include "distributed/MpiComm.h"
 #include "distributed/Sampler.h"
 #include "distributed/SyncBatchNorm.h"
+#include "src/EarlyStopping.h"
+#include "src/RunFingerprint.h"
 #include "src/Runtime.h"
 #include "src/Settings.h"
 #include "src/Transfer.h"
@@ -76,12 +78,14 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
   s.epochs = (s.totalSteps + s.stepsPerEpoch - 1) / s.stepsPerEpoch;
   s.gradClip = cfg.getFloat("train.grad_clip_norm");
   s.checkpointEvery = cfg.getInt("train.checkpoint_every_steps");
-  s.monitor = cfg.getString("train.early_stopping.metric");
-  if (!s.val && s.monitor.rfind("val_", 0) == 0)
-    s.monitor = s.monitor == "val_accuracy" ? "train_accuracy" : "train_loss";
-  s.monitorMode = cfg.getString("train.early_stopping.mode");
-  if (s.monitorMode == "auto")
-    s.monitorMode = s.monitor.size() > 5 && s.monitor.substr(s.monitor.size() - 5) == "_loss" ? "min" : "max";
+  const Monitor monitor = resolveMonitor(cfg.getString("train.early_stopping.metric"),
+                                         cfg.getString("train.early_stopping.mode"), s.val.has_value());
+  s.monitor = monitor.metric;
+  s.monitorMode = monitor.mode;
+  if (!monitor.note.empty() && s.lead) std::fprintf(stderr, "warning: %s\n", monitor.note.c_str());
+  if (s.lead)
+    for (const auto& w : inertOptimizerKeys(oo, scheduleFromConfig(cfg), cfg.nonDefaultKeys()))
+      std::fprintf(stderr, "warning: %s\n", w.c_str());
   s.patience = cfg.getInt("train.early_stopping.patience");
   s.minDelta = cfg.getFloat("train.early_stopping.min_delta");
 
@@ -104,10 +108,28 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
   s.model = buildModel(modelOptionsFromConfig(cfg, s.numClasses));
   applyTransferLearning(*s.model, cfg, s.lead);  // model.pretrained, model.freeze_up_to
   const std::string from = resumePath(cfg.getString("train.resume"), s.runDir);
+  s.state.fingerprint =
+      serializeFingerprint(runFingerprint(cfg, s.train, s.val ? &*s.val : nullptr, s.classNames));
   if (!from.empty()) {
+    const TrainState at = peekTrainState(from);
+    // Only the same experiment may continue (a changed cohort, fold or setting would silently
+    // train on with another one's weights - in cv, on the new fold's validation slides).
+    if (at.fingerprint.empty()) {
+      if (s.lead)
+        std::fprintf(stderr, "warning: %s has no run fingerprint (an earlier slidetrain wrote it); "
+                     "resuming without checking that it is the same experiment\n", from.c_str());
+    } else {
+      const auto diff = fingerprintDifferences(parseFingerprint(at.fingerprint),
+                                               parseFingerprint(s.state.fingerprint));
+      if (!diff.empty()) {
+        std::string msg = from + ": this checkpoint belongs to another experiment; what differs:";
+        for (const auto& d : diff) msg += "\n  " + d;
+        throw ConfigError(msg + "\nHINT: train.resume=none (or another run_dir) starts over; "
+                          "more epochs or a longer train.max_steps resume fine");
+      }
+    }
     // Layers unfrozen before the checkpoint was written must be trainable before the optimizer
     // whose state it holds is built (the unfreeze at an epoch start happens in run()).
-    const TrainState at = peekTrainState(from);
     for (int64_t e = 0; e < at.epoch + (at.stepInEpoch > 0 ? 1 : 0); ++e) unfreezeIfDue(*s.model, cfg, e);
   }
   s.model->to(s.device);
@@ -117,6 +139,7 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
       if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   }
   if (s.world > 1 && cfg.getBool("train.sync_batchnorm")) dist::convertSyncBatchNorm(*s.model, s.planes.device);
+  s.broadcastBuffers = s.world > 1 && !cfg.getBool("train.sync_batchnorm") && !s.model->buffers().empty();
   s.optimizerOptions = oo;
   s.buildOptimizer();
 
@@ -142,7 +165,9 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
 
   if (!from.empty()) {
     try {
+      const std::string fingerprint = s.state.fingerprint;
       s.state = loadTrainState(from, *s.model, *s.optimizer);
+      s.state.fingerprint = fingerprint;  // the same experiment (checked above); an old file had none
       if (s.scaler) s.scaler->setState(s.state.lossScale > 0 ? s.state.lossScale : s.scaler->scale(),
                                        s.state.lossScaleCleanSteps);
     } catch (const std::exception& e) {
@@ -239,12 +264,13 @@ TrainResult Trainer::run() {
 
 int runTrain(const Config& cfg) {
   const dist::Planes planes = startRuntime(cfg);
-  const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
+  const wsi::Cohort cohort = readCohort(cfg);
+  if (planes.rank() == 0) std::printf("%s\n", classOrderLine(cohort).c_str());
   SplitData train = prepareSplit(cfg, cohort, "train", *planes.host);
   if (train.samples.empty()) throw std::runtime_error(cfg.getString("cohort") + ": the train split has no patches");
   std::optional<SplitData> val;
   if (!cohort.indicesOfSplit("val").empty()) val = prepareSplit(cfg, cohort, "val", *planes.host);
-  Trainer trainer(cfg, planes, std::move(train), std::move(val), cohort.classes);
+  Trainer trainer(withClassOrder(cfg, cohort), planes, std::move(train), std::move(val), cohort.classes);
   trainer.run();
   return 0;
 }

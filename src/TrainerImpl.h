@@ -61,6 +61,10 @@ struct Trainer::Impl {
   std::string monitor, monitorMode;
   int64_t patience = 0;
   double minDelta = 0;
+  /// train.sync_batchnorm=false on several ranks: rank 0's BatchNorm buffers are broadcast before
+  /// every training forward and before validation (PyTorch DDP's broadcast_buffers=True), so every
+  /// rank evaluates and checkpoints the same model.
+  bool broadcastBuffers = false;
   AmpMode amp = AmpMode::Off;
   bool channelsLast = false;
   at::Device device{at::kCPU};

@@ -164,4 +164,26 @@ std::vector<size_t> Cohort::indicesOfSplit(const std::string& split) const {
   return out;
 }
 
+void Cohort::setClassOrder(const std::vector<std::string>& order, const std::string& what) {
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+    return out;
+  };
+  for (size_t i = 0; i < order.size(); ++i)
+    for (size_t j = i + 1; j < order.size(); ++j)
+      if (order[i] == order[j]) throw DataError(what + ": class '" + order[i] + "' is listed twice");
+  for (const auto& c : classes)
+    if (std::find(order.begin(), order.end(), c) == order.end())
+      throw DataError(what + ": the cohort has slides labelled '" + c + "', which [" + list(order) +
+                      "] does not list (the cohort's classes: " + list(classes) + ")");
+  for (const auto& c : order)
+    if (std::find(classes.begin(), classes.end(), c) == classes.end())
+      throw DataError(what + ": no slide of the cohort is labelled '" + c +
+                      "' (the cohort's classes: " + list(classes) + ")");
+  classes = order;
+  for (auto& e : slides)
+    e.labelIndex = int(std::find(classes.begin(), classes.end(), e.label) - classes.begin());
+}
+
 }  // namespace slidetrain::wsi

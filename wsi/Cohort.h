@@ -1,6 +1,7 @@
 #pragma once
 // Cohort CSV: slide_id,path,label[,split][,patient_id][,mpp]. Relative paths are resolved against
-// the CSV's folder. Labels are class names; their sorted order gives class indices.
+// the CSV's folder. Labels are class names; their sorted order gives class indices unless an
+// explicit order is set (setClassOrder: the last class is the positive one of binary metrics).
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,11 +20,14 @@ struct CohortEntry {
 
 struct Cohort {
   std::vector<CohortEntry> slides;
-  std::vector<std::string> classes;  ///< sorted unique labels
+  std::vector<std::string> classes;  ///< unique labels: sorted, or as setClassOrder gave them
   /// Reads and validates; throws DataError naming the file and line.
   static Cohort read(const std::string& csvPath);
   void write(const std::string& csvPath) const;
   std::vector<size_t> indicesOfSplit(const std::string& split) const;
+  /// Re-indexes the classes in `order` (data.classes). Throws DataError naming a label of the
+  /// cohort that `order` lacks, or a class of `order` no slide has, or a repeated class.
+  void setClassOrder(const std::vector<std::string>& order, const std::string& what = "data.classes");
 };
 
 }  // namespace slidetrain::wsi

@@ -24,6 +24,10 @@ grep -q "epoch 1/1" "$W/train.log" || fail "no epoch line"
 for f in config.yaml metrics.jsonl checkpoints/last.pt weights.pt; do
   [[ -s "$W/run/$f" ]] || fail "run dir lacks $f"
 done
+# The resolved config reproduces the run: every setting, overrides included.
+grep -q "batch_size: 16" "$W/run/config.yaml" || fail "config.yaml lacks the overridden batch size"
+"$BIN" config -c "$W/run/config.yaml" > "$W/config_again.yaml"
+diff -q "$W/run/config.yaml" "$W/config_again.yaml" || fail "config.yaml does not reproduce itself"
 "$BIN" predict "${ARGS[@]}" | tee "$W/predict.log"
 grep -q "held-out slide-level accuracy" "$W/predict.log" || fail "no accuracy line"
 [[ $(wc -l < "$W/run/slides.csv") -eq 3 ]] || fail "slides.csv should hold 2 test slides"

@@ -7,7 +7,11 @@
 #include <gtest/gtest.h>
 #include <ATen/ATen.h>
 
+#include <torch/optim/sgd.h>
+
+#include "src/Config.h"
 #include "src/Optim.h"
+#include "src/Settings.h"
 
 namespace slidetrain {
 namespace {
@@ -167,6 +171,66 @@ TEST(Optimizers, WeightDecayCoupledOrDecoupled) {
   (w * 0).sum().backward();
   opt->step();
   EXPECT_DOUBLE_EQ(w.item<double>(), 1.0);
+}
+
+}  // namespace
+}  // namespace slidetrain
+
+namespace slidetrain {
+namespace {
+
+torch::optim::SGDOptions& sgdOptions(torch::optim::Optimizer& opt) {
+  return static_cast<torch::optim::SGDOptions&>(opt.param_groups()[0].options());
+}
+
+OptimizerOptions fromOverrides(const std::vector<std::string>& overrides) {
+  Config c;
+  c.applyOverrides(overrides);
+  return optimizerFromConfig(c);
+}
+
+TEST(Optimizers, SgdUsesMomentumAndNesterovAsTorchOptim) {
+  // configs/demo.yaml says name sgd with momentum 0.9: torch.optim.SGD would use it, so must we.
+  at::Tensor w = at::zeros({3}).requires_grad_();
+  auto sgd = makeOptimizer(fromOverrides({"optimizer.name=sgd", "optimizer.momentum=0.9"}), {w});
+  EXPECT_DOUBLE_EQ(sgdOptions(*sgd).momentum(), 0.9);
+  EXPECT_FALSE(sgdOptions(*sgd).nesterov());
+  auto nest = makeOptimizer(fromOverrides({"optimizer.name=sgd", "optimizer.momentum=0.8",
+                                           "optimizer.nesterov=true"}), {w});
+  EXPECT_DOUBLE_EQ(sgdOptions(*nest).momentum(), 0.8);
+  EXPECT_TRUE(sgdOptions(*nest).nesterov());
+  // torch's default: no momentum unless given.
+  EXPECT_DOUBLE_EQ(sgdOptions(*makeOptimizer(fromOverrides({"optimizer.name=sgd"}), {w})).momentum(), 0.0);
+  // The seed study's names keep their meaning: momentum/nesterov default to 0.9, gd is plain.
+  EXPECT_DOUBLE_EQ(sgdOptions(*makeOptimizer(fromOverrides({"optimizer.name=momentum"}), {w})).momentum(), 0.9);
+  auto n = makeOptimizer(fromOverrides({"optimizer.name=nesterov"}), {w});
+  EXPECT_TRUE(sgdOptions(*n).nesterov());
+  EXPECT_DOUBLE_EQ(sgdOptions(*makeOptimizer(fromOverrides({"optimizer.name=gd", "optimizer.momentum=0.9"}), {w})).momentum(), 0.0);
+  // Nesterov without momentum is refused naming the key, as torch refuses it.
+  EXPECT_NE(errorOf([&] { fromOverrides({"optimizer.name=sgd", "optimizer.nesterov=true"}); })
+                .find("optimizer.momentum"), std::string::npos);
+}
+
+TEST(Optimizers, KeysWithoutEffectAreNamed) {
+  auto warnings = [](const std::vector<std::string>& overrides) {
+    Config c;
+    c.applyOverrides(overrides);
+    return inertOptimizerKeys(optimizerFromConfig(c), scheduleFromConfig(c), c.nonDefaultKeys());
+  };
+  auto has = [](const std::vector<std::string>& v, const std::string& key) {
+    for (const auto& s : v)
+      if (s.rfind(key + " has no effect", 0) == 0) return true;
+    return false;
+  };
+  EXPECT_TRUE(has(warnings({"optimizer.name=adam", "optimizer.momentum=0.9"}), "optimizer.momentum"));
+  EXPECT_TRUE(has(warnings({"optimizer.name=sgd", "optimizer.beta1=0.8"}), "optimizer.beta1"));
+  EXPECT_TRUE(has(warnings({"optimizer.name=gd", "optimizer.momentum=0.9"}), "optimizer.momentum"));
+  EXPECT_TRUE(has(warnings({"schedule.name=cosine", "schedule.gamma=0.5"}), "schedule.gamma"));
+  EXPECT_TRUE(warnings({"optimizer.name=sgd", "optimizer.momentum=0.9"}).empty());
+  // The shipped demo config sets nothing it does not use.
+  const Config demo = Config::load(std::string(SLIDETRAIN_SOURCE_DIR) + "/configs/demo.yaml");
+  EXPECT_TRUE(inertOptimizerKeys(optimizerFromConfig(demo), scheduleFromConfig(demo),
+                                 demo.nonDefaultKeys()).empty());
 }
 
 }  // namespace

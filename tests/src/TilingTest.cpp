@@ -93,6 +93,24 @@ TEST_F(TilingTest, SecondCallReadsTheCacheInsteadOfRebuilding) {
   EXPECT_EQ(cacheFiles(work_ + "/cache").size(), 2u);
 }
 
+TEST_F(TilingTest, CachedPatchesTakeTheCohortsLabelOfNow) {
+  // The cache is keyed by slide and tiling parameters, not by the label: after the labels of two
+  // un-annotated slides are swapped in cohort.csv, a cached index must not keep the old label.
+  const Config cfg = config({"tiling.use_annotations=false"});
+  wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
+  const TilingSettings s = TilingSettings::fromConfig(cfg);
+  ASSERT_NE(cohort.slides[0].labelIndex, cohort.slides[1].labelIndex);
+  const SlideTiling before = tileSlide(cohort, 0, s, "");
+  ASSERT_FALSE(before.index.patches.empty());
+  EXPECT_EQ(before.index.patches.front().label, cohort.slides[0].labelIndex);
+  std::swap(cohort.slides[0].label, cohort.slides[1].label);
+  std::swap(cohort.slides[0].labelIndex, cohort.slides[1].labelIndex);
+  const SlideTiling after = tileSlide(cohort, 0, s, "");
+  EXPECT_TRUE(after.fromCache);
+  for (const auto& p : after.index.patches)
+    ASSERT_EQ(p.label, cohort.slides[0].labelIndex) << "a cached patch kept the old label";
+}
+
 TEST_F(TilingTest, BadSlidesAreSkippedWithReasonsOrFailTheRun) {
   const auto good = wsi::Cohort::read(*root_ + "/cohort/cohort.csv").slides[0];
   const std::string csv = work_ + "/cohort.csv";

@@ -75,6 +75,26 @@ TEST(TrainerMpi, RanksTimesBatchEqualsOneRankFullBatchWithSyncBn) {
   EXPECT_GT(testutil::maxStateDiff(nosync.model(), ref.model()), 1e-4);
 }
 
+TEST(TrainerMpi, WithoutSyncBnEveryRankKeepsRankZerosBuffers) {
+  // train.sync_batchnorm=false: each rank's BatchNorm sees only its slice, so its running
+  // statistics drift apart unless rank 0's are broadcast before every forward (PyTorch DDP's
+  // broadcast_buffers=True). Then every rank evaluates and checkpoints the same model.
+  const auto& d = data();
+  Config c = testutil::smallConfig(d.dir, "nosync_buffers");
+  c.applyOverrides({"train.batch_size=" + std::to_string(4 * world()->size()), "train.max_steps=5",
+                    "train.sync_batchnorm=false", "model.batch_norm=true"});
+  Trainer t(c, world(), d.train, std::nullopt, d.cohort.classes);
+  t.run();
+  int checked = 0;
+  for (const auto& b : t.model().named_buffers()) {
+    const at::Tensor all = world()->allGather(b.value().to(at::kDouble).contiguous());
+    for (int r = 1; r < world()->size(); ++r)
+      EXPECT_TRUE(at::equal(all[r], all[0])) << b.key() << " differs between rank " << r << " and rank 0";
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
 TEST(TrainerMpi, MidEpochResumeIsBitIdentical) {
   const auto& d = data();
   Config a = testutil::smallConfig(d.dir, "resume_a");

@@ -1,6 +1,7 @@
 // Trainer on one process (LocalComm) through the real stream and order path on a tiny synthetic
 // cohort: mid-epoch resume is bit-identical, accumulation equals a k-times larger batch,
 // early stopping stops and writes best.pt, full-batch GD takes one step per epoch.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -132,6 +133,69 @@ TEST(Trainer, EarlyStoppingAndBestCheckpoint) {
   const TrainResult rf = makeTrainer(full, true)->run();
   EXPECT_FALSE(rf.stoppedEarly);
   EXPECT_EQ(rf.epochs, 4);
+}
+
+TEST(Trainer, ModeMeantForAValMetricDoesNotFlipTheFallbackLoss) {
+  // val_auc with mode max and no val split: the run monitors train_loss. Before the direction
+  // was resolved after the fallback, "max" made every falling loss a bad epoch: best.pt held the
+  // first (worst) epoch and patience 1 stopped the run after epoch 2.
+  const auto& d = data();
+  Config c = testutil::smallConfig(d.dir, "fallback_mode");
+  c.applyOverrides({"train.epochs=4", "train.early_stopping.metric=val_auc",
+                    "train.early_stopping.mode=max", "train.early_stopping.patience=1"});
+  const TrainResult r = makeTrainer(c)->run();
+  EXPECT_EQ(r.monitor, "train_loss");
+  std::ifstream in(d.dir + "/fallback_mode/metrics.jsonl");
+  std::vector<double> losses;
+  for (std::string line; std::getline(in, line);)
+    losses.push_back(std::stod(line.substr(line.find("\"loss\": ") + 8)));
+  ASSERT_FALSE(losses.empty());
+  // The best epoch is the one with the lowest training loss, and the run stops only when the
+  // loss stops falling.
+  const auto lowest = std::min_element(losses.begin(), losses.end()) - losses.begin() + 1;
+  EXPECT_EQ(r.bestEpoch, lowest);
+  EXPECT_NEAR(r.bestMetric, *std::min_element(losses.begin(), losses.end()), 1e-6);
+  if (r.stoppedEarly) {
+    EXPECT_GT(losses.back(), losses[losses.size() - 2]);
+  }
+}
+
+TEST(Trainer, ResumeRefusesAnotherExperimentButTakesMoreEpochs) {
+  // train.resume: auto used to continue from any last.pt in run_dir, whatever the cohort or the
+  // settings: another experiment silently trained on from someone else's weights.
+  const auto& d = data();
+  Config c = testutil::smallConfig(d.dir, "fingerprint");
+  c.applyOverrides({"train.epochs=1"});
+  EXPECT_EQ(makeTrainer(c)->run().steps, 4);
+  auto refusal = [&](const Config& cfg, bool swapSplits = false) {
+    try {
+      if (swapSplits)
+        Trainer(cfg, std::make_shared<LocalComm>(), d.val, d.train, d.cohort.classes);
+      else
+        makeTrainer(cfg);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("resumed");
+  };
+  Config lr = c;
+  lr.applyOverrides({"optimizer.lr=0.05"});
+  std::string e = refusal(lr);
+  EXPECT_NE(e.find("belongs to another experiment"), std::string::npos) << e;
+  EXPECT_NE(e.find("optimizer.lr: 0.02 -> 0.05"), std::string::npos) << e;
+  EXPECT_NE(e.find("train.resume=none"), std::string::npos) << e;
+  Config aug = c;
+  aug.applyOverrides({"augment.flips=false", "model.dropout=0.2"});
+  e = refusal(aug);
+  EXPECT_NE(e.find("augment.flips"), std::string::npos) << e;
+  EXPECT_NE(e.find("model.dropout"), std::string::npos) << e;
+  e = refusal(c, /*swapSplits=*/true);  // the val slide trains now: a cv fold's leakage
+  EXPECT_NE(e.find("slides of train: 3 slides -> 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("slides of val"), std::string::npos) << e;
+  // Length, speed and logging are not the experiment: more epochs resume.
+  Config more = c;
+  more.applyOverrides({"train.epochs=2", "train.log_every=5", "data.workers=1", "train.timeout_s=60"});
+  EXPECT_EQ(makeTrainer(more)->run().steps, 8);
 }
 
 TEST(Trainer, FullBatchGdStepsOncePerEpochAndBceTrains) {

@@ -52,6 +52,32 @@ TEST(CohortTest, ReadsColumnsInAnyOrderWithQuotesAndRelativePaths) {
   }
 }
 
+TEST(CohortTest, ExplicitClassOrderReindexesAndIsChecked) {
+  TempDir dir;
+  const std::string csv = dir.file("cohort.csv");
+  writeText(csv, "slide_id,path,label\nA,a.svs,tumor\nB,b.svs,normal\nC,c.svs,tumor\n");
+  Cohort c = Cohort::read(csv);
+  EXPECT_EQ(c.classes, (std::vector<std::string>{"normal", "tumor"}));  // sorted by default
+  EXPECT_EQ(c.slides[0].labelIndex, 1);
+  c.setClassOrder({"tumor", "normal"});  // "normal" is now the positive (last) class
+  EXPECT_EQ(c.classes, (std::vector<std::string>{"tumor", "normal"}));
+  EXPECT_EQ(c.slides[0].labelIndex, 0);
+  EXPECT_EQ(c.slides[1].labelIndex, 1);
+  auto error = [&](const std::vector<std::string>& order) {
+    Cohort d = Cohort::read(csv);
+    try {
+      d.setClassOrder(order);
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error({"normal"}).find("labelled 'tumor', which [normal] does not list"), std::string::npos);
+  EXPECT_NE(error({"normal", "tumor", "benign"}).find("no slide of the cohort is labelled 'benign'"),
+            std::string::npos);
+  EXPECT_NE(error({"tumor", "tumor", "normal"}).find("listed twice"), std::string::npos);
+}
+
 TEST(CohortTest, ErrorsNameFileLineAndColumn) {
   struct Case {
     std::string text, pattern;
