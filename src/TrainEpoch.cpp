@@ -61,6 +61,7 @@ bool Trainer::Impl::trainEpoch(EpochTally& tally) {
     torch::manual_seed(dist::mixSeed(seed, static_cast<uint64_t>(rank), static_cast<uint64_t>(state.step),
                                      static_cast<uint64_t>(inGroup)));
     sync->setSyncEnabled(lastOfGroup);
+    if (batchObserver) batchObserver(epoch, m, *b);
     at::Tensor x = batchToDevice(*b, norm, device), y = labelsToTensor(*b).to(device);
     if (channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     if (broadcastBuffers) sync->broadcastBuffers();  // collective, every micro-batch on every rank

@@ -216,6 +216,9 @@ void Trainer::Impl::buildOptimizer() {
 Trainer::~Trainer() = default;
 Model& Trainer::model() { return *impl_->model; }
 void Trainer::crashAfterStep(int64_t step) { impl_->crashAfterStep = step; }
+void Trainer::observeBatches(std::function<void(int64_t, int64_t, const wsi::Batch&)> observer) {
+  impl_->batchObserver = std::move(observer);
+}
 int64_t Trainer::stepsPerEpoch() const { return impl_->stepsPerEpoch; }
 int64_t Trainer::totalSteps() const { return impl_->totalSteps; }
 

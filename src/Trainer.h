@@ -2,6 +2,7 @@
 // Data-parallel training, one process per device, launched by mpirun. `Trainer` runs the loop on
 // prepared splits and a communicator (tests call it directly); `runTrain` is `slidetrain train`.
 // See docs/training.md for the loop, checkpoints, resume and metrics.jsonl.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ class Trainer {
   /// Testing: make run() return right after optimizer step `step` as if the process were killed
   /// there (nothing more is written). -1 = off.
   void crashAfterStep(int64_t step);
+  /// Testing: called with (epoch, micro-batch of the epoch, the batch as streamed: ids and
+  /// augmented pixels of this rank's slice) before each forward.
+  void observeBatches(std::function<void(int64_t, int64_t, const wsi::Batch&)> observer);
   /// Optimizer steps per epoch and in total, as planned.
   int64_t stepsPerEpoch() const;
   int64_t totalSteps() const;

@@ -70,6 +70,7 @@ struct Trainer::Impl {
   at::Device device{at::kCPU};
   std::unique_ptr<LossScaler> scaler;  ///< train.amp: fp16 only
   int64_t crashAfterStep = -1;
+  std::function<void(int64_t, int64_t, const wsi::Batch&)> batchObserver;  ///< tests
 
   std::shared_ptr<Model> model;
   std::unique_ptr<dist::GradSync> sync;
