@@ -13,6 +13,7 @@
 #include "wsi/Annotations.h"
 #include "wsi/Errors.h"
 #include "wsi/Slide.h"
+#include "wsi/TiffLayout.h"
 
 namespace fs = std::filesystem;
 
@@ -80,6 +81,38 @@ std::string findAnnotationFile(const std::string& dir, const std::string& slideI
   return "";
 }
 
+namespace {
+
+/// Why a slide yields no patch (it has no ROI problem): what the image holds, then the tissue.
+std::string noPatchReason(const wsi::Slide& slide, double tissuePercent, const TilingSettings& s) {
+  // What the file holds before OpenSlide or libvips show it as 8-bit RGB (TIFFs: most slides).
+  std::string why;
+  if (const auto l = wsi::readTiffLayout(slide.path())) {
+    if (!l->rgb8())
+      why = "the image has " + l->describe() + " per pixel and is shown as 8-bit RGB (" +
+            slide.backend() + "); tissue detection and the models expect 8-bit RGB brightfield: "
+            "convert the slide, or give masks in tissue.mask_dir";
+    if (l->fullSizePages > 1)
+      why += std::string(why.empty() ? "" : "; ") + "the file has " +
+             std::to_string(l->fullSizePages) + " full-size pages (an OME-TIFF series or a "
+             "multiplex stack?) and only the first is read";
+  }
+  auto fmt = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  const std::string threshold = s.tissue.threshold >= 0 ? fmt(s.tissue.threshold) : "Otsu";
+  const std::string tissue =
+      tissuePercent <= 0
+          ? "no tissue at this threshold (tissue.threshold: " + threshold + ")"
+          : "no patch reaches tiling.min_tissue " + fmt(s.index.minTissue) + " (tissue covers " +
+                fmt(tissuePercent) + "% of the slide)";
+  return why.empty() ? tissue : why + "; " + tissue;
+}
+
+}  // namespace
+
 SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings& s,
                       const std::string& qcDir) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -140,10 +173,21 @@ SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings&
     };
     // Outside every polygon: the background class (e.g. "normal") when the cohort has it.
     const int32_t bg = indexOf(s.backgroundClass);
+    const size_t beforeRoi = r.index.patches.size();
     r.index.applyAnnotations(wsi::Annotations::read(ann), bg >= 0 ? bg : e.labelIndex, indexOf,
                              s.labels);
     r.annotationFile = ann;
+    if (beforeRoi > 0 && r.index.patches.empty())
+      r.noPatches = "the ROI is empty: the regions of " + ann + " hold none of its " +
+                    std::to_string(beforeRoi) + " tissue patches (tiling.roi_only)";
   }
+  if (r.index.patches.empty() && r.noPatches.empty()) {
+    if (!slide) slide = wsi::Slide::open(e.path, slideOptions);
+    r.noPatches = noPatchReason(*slide, r.tissuePercent, s);
+  }
+  if (!r.noPatches.empty() && !s.skipBadSlides)
+    throw wsi::DataError(e.path + ": slide " + e.slideId + " yields no patches: " + r.noPatches +
+                    " (on_bad_slide=skip keeps going without it)");
   r.ok = true;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
@@ -151,13 +195,17 @@ SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings&
 
 std::string tilingSummary(const wsi::Cohort& cohort, const std::vector<SlideTiling>& results,
                           const std::string& cacheDir) {
-  size_t ok = 0, patches = 0, cached = 0, skipped = 0;
+  size_t ok = 0, patches = 0, cached = 0, skipped = 0, empty = 0;
   std::string out;
   for (const auto& r : results) {
     if (r.ok) {
       ++ok;
       patches += r.index.patches.size();
       cached += r.fromCache;
+      if (!r.noPatches.empty()) {
+        ++empty;
+        out += "no patches: " + cohort.slides.at(r.cohortIndex).slideId + ": " + r.noPatches + "\n";
+      }
     } else {
       ++skipped;
       const auto& e = cohort.slides.at(r.cohortIndex);
@@ -166,8 +214,9 @@ std::string tilingSummary(const wsi::Cohort& cohort, const std::vector<SlideTili
   }
   char line[512];
   std::snprintf(line, sizeof line,
-                "tiled %zu/%zu slides (%zu from cache), %zu patches, %zu skipped; cache %s\n", ok,
-                results.size(), cached, patches, skipped, cacheDir.c_str());
+                "tiled %zu/%zu slides (%zu from cache), %zu patches, %zu skipped, %zu without "
+                "patches; cache %s\n", ok, results.size(), cached, patches, skipped, empty,
+                cacheDir.c_str());
   return out + line;
 }
 
@@ -208,6 +257,8 @@ std::vector<SlideTiling> tileCohort(const wsi::Cohort& cohort, const std::vector
                       r.seconds, res, r.userMask ? "  user mask" : "",
                       s.labels.roiOnly && r.annotationFile.empty() ? "  (no ROI: whole slide)" : "",
                       r.fromCache ? "  (cached)" : "");
+          if (!r.noPatches.empty())
+            std::printf("warning: %s yields no patches: %s\n", e.slideId.c_str(), r.noPatches.c_str());
         } else {
           std::printf("[%3zu/%zu] %-24s SKIPPED: %s\n", done, which.size(), e.slideId.c_str(),
                       r.error.c_str());

@@ -38,12 +38,17 @@ struct SlideTiling {
   double seconds = 0;
   bool userMask = false;     ///< the tissue mask came from tissue.mask_dir
   std::string annotationFile;  ///< annotations applied ("" when none)
+  /// Why the slide yields no patch ("" when it has patches): the image is not 8-bit RGB (bands,
+  /// bit depth, pages), no tissue at the threshold, none above tiling.min_tissue, or an empty ROI.
+  std::string noPatches;
 };
 
 /// The annotation file of a slide: <dir>/<slide_id>.geojson, .json or .xml (first found), or "".
 std::string findAnnotationFile(const std::string& dir, const std::string& slideId);
 
-/// Loads or builds the patch index of one slide (throws on a bad slide).
+/// Loads or builds the patch index of one slide (throws on a bad slide). A slide that yields no
+/// patch is a bad slide under on_bad_slide=fail (DataError with the reason); under skip it is
+/// kept with `noPatches` saying why.
 SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings& s,
                       const std::string& qcDir = "");
 

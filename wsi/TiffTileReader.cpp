@@ -18,6 +18,7 @@
 #include <tiffio.h>
 
 #include "wsi/Errors.h"
+#include "wsi/TiffLayout.h"
 #include "wsi/SlideReader.h"
 
 namespace slidetrain::wsi {
@@ -110,20 +111,6 @@ bool decodeJpeg(const uint8_t* tables, size_t tablesLen, const uint8_t* data, si
   return true;
 }
 
-struct TiffCloser {
-  void operator()(TIFF* t) const {
-    if (t) TIFFClose(t);
-  }
-};
-
-int tiffMessage(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  char buf[512];
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  auto* s = static_cast<std::string*>(user);
-  if (s->empty()) *s = std::string(module ? module : "libtiff") + ": " + buf;
-  return 1;  // handled: keep libtiff quiet
-}
-
 std::atomic<uint64_t> nextReaderId{1};
 
 }  // namespace
@@ -156,12 +143,7 @@ std::unique_ptr<TiffTileReader> TiffTileReader::open(const Slide& slide,
     return nullptr;
   }
   std::string tiffError;
-  TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
-  TIFFOpenOptionsSetErrorHandlerExtR(opts, tiffMessage, &tiffError);
-  std::string tiffWarning;
-  TIFFOpenOptionsSetWarningHandlerExtR(opts, tiffMessage, &tiffWarning);
-  std::unique_ptr<TIFF, TiffCloser> tif(TIFFOpenExt(slide.path().c_str(), "rm", opts));
-  TIFFOpenOptionsFree(opts);
+  auto tif = detail::openTiffQuietly(slide.path(), &tiffError);
   if (!tif) {
     why = "libtiff cannot open it: " + tiffError;
     return nullptr;

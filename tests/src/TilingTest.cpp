@@ -111,6 +111,57 @@ TEST_F(TilingTest, CachedPatchesTakeTheCohortsLabelOfNow) {
     ASSERT_EQ(p.label, cohort.slides[0].labelIndex) << "a cached patch kept the old label";
 }
 
+TEST_F(TilingTest, SlidesWithoutPatchesAreReportedWithTheReason) {
+  // What users hand us beyond brightfield RGB opens through libvips but gave zero patches with no
+  // word: 16-bit greyscale, multi-band (multiplex) stacks, multi-page files (OME-TIFF series).
+  // Made here from a synthetic H&E slide with libvips rather than shipped.
+  const auto good = wsi::Cohort::read(*root_ + "/cohort/cohort.csv").slides[0];
+  vips::VImage he = vips::VImage::new_from_file(good.path.c_str());
+  const std::string grey16 = work_ + "/grey16.tif", multiband = work_ + "/multiplex.tif",
+                    pages = work_ + "/series.tif";
+  he.colourspace(VIPS_INTERPRETATION_GREY16).tiffsave(grey16.c_str(),
+      vips::VImage::option()->set("tile", true)->set("pyramid", true));
+  vips::VImage u16 = (he.extract_band(0) * 250).cast(VIPS_FORMAT_USHORT);
+  u16.bandjoin(std::vector<vips::VImage>{u16, u16, u16, u16})
+      .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_MULTIBAND))
+      .tiffsave(multiband.c_str(), vips::VImage::option()->set("tile", true));
+  // Two pages of the slide's size, the first blank (page 0 is all that is read).
+  vips::VImage blank = (he * 0 + 255).cast(VIPS_FORMAT_UCHAR);
+  vips::VImage stack = blank.join(he, VIPS_DIRECTION_VERTICAL);
+  stack.set("page-height", he.height());
+  stack.tiffsave(pages.c_str());
+  const std::string csv = work_ + "/cohort.csv";
+  std::ofstream(csv) << "slide_id,path,label\ngrey16," << grey16 << ",tumor\nmultiplex," << multiband
+                     << ",tumor\nseries," << pages << ",normal\nfine," << good.path << ",normal\n";
+  const auto cohort = wsi::Cohort::read(csv);
+  const TilingSettings skip = TilingSettings::fromConfig(config({"cohort=" + csv, "on_bad_slide=skip"}));
+  const auto results = tileCohort(cohort, {0, 1, 2, 3}, skip, /*progress=*/false);
+  ASSERT_EQ(results.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(results[i].ok);
+    EXPECT_TRUE(results[i].index.patches.empty()) << cohort.slides[i].slideId;
+  }
+  EXPECT_NE(results[0].noPatches.find("1 sample of 16 bits (greyscale)"), std::string::npos) << results[0].noPatches;
+  EXPECT_NE(results[1].noPatches.find("samples of 16 bits"), std::string::npos) << results[1].noPatches;
+  EXPECT_NE(results[2].noPatches.find("2 full-size pages"), std::string::npos) << results[2].noPatches;
+  EXPECT_NE(results[2].noPatches.find("no tissue at this threshold"), std::string::npos) << results[2].noPatches;
+  EXPECT_TRUE(results[3].noPatches.empty());
+  EXPECT_FALSE(results[3].index.patches.empty());
+  const std::string summary = tilingSummary(cohort, results, skip.cacheDir);
+  for (const char* id : {"grey16", "multiplex", "series"})
+    EXPECT_NE(summary.find(std::string("no patches: ") + id + ": "), std::string::npos) << summary;
+  EXPECT_NE(summary.find("3 without patches"), std::string::npos) << summary;
+  // on_bad_slide=fail: a slide without patches fails the run, naming it and the reason.
+  const TilingSettings fail = TilingSettings::fromConfig(config({"cohort=" + csv, "on_bad_slide=fail"}));
+  try {
+    tileCohort(cohort, {0}, fail, false);
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("grey16 yields no patches: the image has 1 sample of 16 bits"),
+              std::string::npos) << e.what();
+  }
+}
+
 TEST_F(TilingTest, BadSlidesAreSkippedWithReasonsOrFailTheRun) {
   const auto good = wsi::Cohort::read(*root_ + "/cohort/cohort.csv").slides[0];
   const std::string csv = work_ + "/cohort.csv";
