@@ -49,6 +49,7 @@ TilingSettings TilingSettings::fromConfig(const Config& cfg) {
   s.tissue.closeRadius = static_cast<int>(cfg.getInt("tissue.close_radius"));
   s.tissue.minComponentArea = static_cast<int>(cfg.getInt("tissue.min_component_area"));
   s.tissue.fillHoles = cfg.getBool("tissue.fill_holes");
+  s.tissue.background = cfg.getString("tissue.background");
   s.mppOverride = cfg.getOptFloat("tiling.mpp_override");
   s.useAnnotations = cfg.getBool("tiling.use_annotations");
   s.backgroundClass = cfg.getString("tiling.background_class");

@@ -230,6 +230,7 @@ std::string patchIndexCachePath(const std::string& cacheDir, const std::string& 
     std::snprintf(buf, sizeof buf, "_b%.6g-%d", options.maxBlackFraction, options.blackThreshold),
         extra += buf;
   extra += "__lv" + std::to_string(maskOptions.level);
+  if (maskOptions.background != "auto") extra += "_bg" + maskOptions.background;
   // A user mask enters through its own fingerprint (editing the PNG rebuilds the grid).
   if (!maskOptions.maskFile.empty()) {
     const std::string fp = slideFingerprint(maskOptions.maskFile);

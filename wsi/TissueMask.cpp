@@ -27,6 +27,8 @@ void TissueMaskOptions::validate() const {
   if (thumbnailMaxSide < 16 || thumbnailMaxSide > 16384)
     fail("thumbnail_max_side", "expected 16..16384, got " + std::to_string(thumbnailMaxSide));
   if (threshold > 255) fail("threshold", "expected < 0 (Otsu) or 0..255");
+  if (background != "auto" && background != "bright" && background != "dark")
+    fail("background", "expected auto, bright or dark");
   if (medianRadius < 0 || medianRadius > 32) fail("median_radius", "expected 0..32");
   if (closeRadius < 0 || closeRadius > 64) fail("close_radius", "expected 0..64");
   if (minComponentArea < 0) fail("min_component_area", "expected >= 0");
@@ -135,14 +137,35 @@ TissueMask TissueMask::fromImage(const RgbImage& thumb, double downsample,
   options.validate();
   if (thumb.width <= 0 || thumb.height <= 0 || !(downsample > 0))
     throw std::invalid_argument("TissueMask::fromImage: empty image or non-positive downsample");
-  Plane sat{thumb.width, thumb.height, std::vector<uint8_t>(size_t(thumb.width) * thumb.height)};
-  for (size_t i = 0; i < sat.data.size(); ++i) {
+  const size_t n = size_t(thumb.width) * thumb.height;
+  // Brightness first: it decides the background (and is the signal on a dark one).
+  Plane value{thumb.width, thumb.height, std::vector<uint8_t>(n)};
+  std::vector<uint64_t> valueHist(256, 0);
+  for (size_t i = 0; i < n; ++i) {
     const uint8_t* p = &thumb.pixels[i * 3];
-    const int mx = std::max({p[0], p[1], p[2]}), mn = std::min({p[0], p[1], p[2]});
-    sat.data[i] = mx == 0 ? 0 : uint8_t((255 * (mx - mn) + mx / 2) / mx);
+    value.data[i] = std::max({p[0], p[1], p[2]});
+    ++valueHist[value.data[i]];
+  }
+  bool dark = options.background == "dark";
+  if (options.background == "auto") {
+    uint64_t below = 0;
+    int median = 0;
+    while (median < 255 && (below += valueHist[median]) * 2 < n) ++median;
+    dark = median < kDarkMedian;
+  }
+  Plane sat{thumb.width, thumb.height, std::vector<uint8_t>(n)};
+  if (dark) {
+    sat = std::move(value);  // fluorescence: tissue is what shines
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* p = &thumb.pixels[i * 3];
+      const int mx = std::max({p[0], p[1], p[2]}), mn = std::min({p[0], p[1], p[2]});
+      sat.data[i] = mx == 0 ? 0 : uint8_t((255 * (mx - mn) + mx / 2) / mx);
+    }
   }
   sat = medianBlur(sat, options.medianRadius);
   TissueMask m;
+  m.darkField_ = dark;
   if (options.threshold >= 0) {
     m.threshold_ = options.threshold;
   } else {

@@ -15,7 +15,12 @@ struct TissueMaskOptions {
   /// thumbnailMaxSide when it is larger, so thumbnailMaxSide always wins (it bounds memory).
   int level = -1;
   int thumbnailMaxSide = 2048;  ///< longer side of the thumbnail the mask is computed on
-  double threshold = -1;        ///< saturation threshold in [0,255]; < 0 means Otsu
+  double threshold = -1;        ///< threshold in [0,255] on the signal below; < 0 means Otsu
+  /// Slide background: "bright" (brightfield: white glass; signal = HSV saturation), "dark"
+  /// (fluorescence: black background; signal = brightness, max of R, G, B), or "auto": dark when
+  /// the median brightness of the thumbnail is below kDarkMedian. On a dark background the
+  /// near-black noise is highly saturated, which made fluorescence slides 100 % tissue.
+  std::string background = "auto";
   int medianRadius = 2;         ///< median blur radius in thumbnail pixels (0 = off)
   int closeRadius = 2;          ///< morphological close radius (0 = off)
   int minComponentArea = 16;    ///< drop connected components smaller than this (thumbnail px)
@@ -28,6 +33,8 @@ struct TissueMaskOptions {
 
 class TissueMask {
  public:
+  /// Median brightness (max of R, G, B) below which "auto" takes the background for dark.
+  static constexpr int kDarkMedian = 64;
   /// Computes the mask on the level chosen by options.level, or reads options.maskFile.
   static TissueMask compute(const Slide& slide, const TissueMaskOptions& options = {});
   /// The level auto mode (options.level = -1) uses: downsample nearest 32x.
@@ -44,8 +51,10 @@ class TissueMask {
   int width() const { return width_; }
   int height() const { return height_; }
   double downsample() const { return downsample_; }
-  /// Saturation threshold that was applied (Otsu's choice when automatic).
+  /// Threshold that was applied to the signal (Otsu's choice when automatic).
   double threshold() const { return threshold_; }
+  /// True when the mask was computed for a dark (fluorescence) background.
+  bool darkField() const { return darkField_; }
   bool at(int x, int y) const { return mask_[static_cast<size_t>(y) * width_ + x] != 0; }
   /// Fraction of tissue in a level-0 rectangle.
   double fraction(int64_t x0, int64_t y0, int64_t w, int64_t h) const;
@@ -67,6 +76,7 @@ class TissueMask {
   bool fromUser_ = false;
   int width_ = 0, height_ = 0;
   double downsample_ = 1, threshold_ = 0;
+  bool darkField_ = false;
   std::vector<uint8_t> mask_;
   RgbImage thumb_;
 };

@@ -9,6 +9,7 @@
 #include "tests/wsi/WsiTestUtil.h"
 #include "wsi/Errors.h"
 #include "wsi/Morphology.h"
+#include "wsi/Random.h"
 
 namespace slidetrain::wsi {
 namespace {
@@ -85,6 +86,38 @@ TEST(TissueMaskTest, FindsTissueDropsSpecksFillsHoles) {
   TissueMaskOptions bad;
   bad.medianRadius = -1;
   EXPECT_THROW(bad.validate(), std::invalid_argument);
+}
+
+TEST(TissueMaskTest, FluorescenceOnADarkBackgroundIsNotAllTissue) {
+  // A dark-field (DAPI-like) thumbnail: near-black background with sensor noise, and a block of
+  // blue nuclei signal over a quarter of it. Near-black noise is highly saturated (S = 1 - min/max),
+  // so the brightfield rule called the whole slide tissue.
+  RgbImage img = filled(200, 160, {0, 0, 0});
+  Rng rng{7};
+  for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(rng.next() % 14);
+  for (int y = 40; y < 120; ++y)
+    for (int x = 50; x < 150; ++x) {
+      uint8_t* p = img.at(x, y);
+      p[0] = static_cast<uint8_t>(10 + rng.next() % 20);
+      p[1] = static_cast<uint8_t>(20 + rng.next() % 30);
+      p[2] = static_cast<uint8_t>(150 + rng.next() % 90);
+    }
+  const TissueMask m = TissueMask::fromImage(img, 1.0);
+  EXPECT_TRUE(m.darkField());
+  const double expected = 80.0 * 100 / (200 * 160);  // 0.25
+  EXPECT_NEAR(m.tissueFraction(), expected, 0.03);
+  EXPECT_GT(m.fraction(60, 50, 80, 60), 0.95);   // inside the signal
+  EXPECT_LT(m.fraction(0, 0, 40, 30), 0.05);      // background corner
+  // Forcing the brightfield rule shows the failure this replaces.
+  TissueMaskOptions bright;
+  bright.background = "bright";
+  EXPECT_GT(TissueMask::fromImage(img, 1.0, bright).tissueFraction(), 2 * expected);
+  // A brightfield thumbnail stays brightfield under auto.
+  RgbImage he = filled(200, 160, {235, 235, 238});
+  paint(he, 50, 40, 150, 120, {200, 120, 180});
+  const TissueMask b = TissueMask::fromImage(he, 1.0);
+  EXPECT_FALSE(b.darkField());
+  EXPECT_NEAR(b.tissueFraction(), expected, 0.03);
 }
 
 TEST(TissueMaskTest, RealSlideHasSensibleTissueAndQcPicture) {
