@@ -146,7 +146,7 @@ const std::vector<KeySpec>& configSchema() {
       {"cv.folds", T::Int, "5", "Folds of `slidetrain cv`: the non-test slides are split by patient_id (else slide), seeded; fold f is validated on, the rest trained on", {}, 2, 1e6},
       {"cv.checkpoint", T::String, "last", "Model each fold is evaluated with: last (end of training) or best (by train.early_stopping.metric on the fold itself: optimistic)", {"last", "best"}},
       // --- prediction and aggregation ------------------------------------------------------
-      {"predict.split", T::String, "test", "Cohort split predicted by `slidetrain predict`"},
+      {"predict.split", T::String, "test", "Cohort split predicted by `slidetrain predict`; all = every slide of the cohort (e.g. new, unlabelled slides: the label column is optional for predict)"},
       {"predict.batch_size", T::Int, "128", "Inference batch size per rank", {}, 1, 1e9},
       {"predict.checkpoint", T::String, "", "Checkpoint to load; empty = <run_dir>/checkpoints/last.pt"},
       {"predict.aggregation", T::String, "max", "Slide label from patch probabilities: the reported accuracy uses this one", {"mean", "max", "topk"}},

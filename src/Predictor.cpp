@@ -26,7 +26,7 @@ int runPredict(const Config& cfg) {
   const dist::Planes planes = startRuntime(cfg);
   const bool lead = planes.rank() == 0;
   const std::string runDir = cfg.getString("run_dir");
-  const wsi::Cohort cohort = readCohort(cfg);
+  const wsi::Cohort cohort = readCohort(cfg, /*forPrediction=*/true);  // labels optional
   if (lead) std::printf("%s\n", classOrderLine(cohort).c_str());
   const int numClasses = static_cast<int>(cohort.classes.size());
   const std::string split = cfg.getString("predict.split");
@@ -61,7 +61,8 @@ int runPredict(const Config& cfg) {
     const auto& r = data.samples[i];
     ++indexed[r.slide];
     pcsv << data.slideIds[r.slide] << "," << r.x << "," << r.y << "," << r.level << "," << r.size
-         << "," << r.label;
+         << ",";
+    if (r.label >= 0) pcsv << r.label;  // unlabelled slide: empty
     // A skipped (unreadable) patch has NaN probabilities: empty cells, and no vote.
     const bool skipped = std::isnan(prob[i * static_cast<size_t>(numClasses)]);
     for (int c = 0; c < numClasses; ++c) {
@@ -84,11 +85,14 @@ int runPredict(const Config& cfg) {
   std::vector<int> labels;
   std::vector<double> scores;
   std::vector<ReportRow> rows(data.paths.size());
+  size_t unlabelled = 0;
   for (size_t s = 0; s < data.paths.size(); ++s) {
+    const int label = data.slideLabels[s];  // -1: a slide nobody has labelled
+    unlabelled += label < 0;
     rows[s].slideId = data.slideIds[s];
-    rows[s].label = cohort.classes[data.slideLabels[s]];
+    rows[s].label = label >= 0 ? cohort.classes[label] : "";
     rows[s].patches = perSlide[s][0].size();
-    scsv << data.slideIds[s] << "," << cohort.classes[data.slideLabels[s]] << "," << perSlide[s][0].size();
+    scsv << data.slideIds[s] << "," << rows[s].label << "," << perSlide[s][0].size();
     if (perSlide[s][0].empty()) {
       const std::string why =
           indexed[s] == 0 ? "no patches in the index (no tissue at this threshold, or an empty region)"
@@ -105,27 +109,39 @@ int runPredict(const Config& cfg) {
       withMethod.method = m;
       double score = 0;
       const int pred = decideSlide(perSlide[s], withMethod, &score);
-      cms.at(m).add(data.slideLabels[s], pred);
+      if (label >= 0) cms.at(m).add(label, pred);  // metrics over labelled slides only
       scsv << "," << score << "," << cohort.classes[pred];
       if (m == method) {
-        labels.push_back(data.slideLabels[s]), scores.push_back(score);
+        if (label >= 0) labels.push_back(label), scores.push_back(score);
         rows[s].prediction = cohort.classes[pred], rows[s].score = score;
       }
     }
     scsv << ",\n";
   }
-  const size_t scored = data.paths.size() - unscored.size();
+  const size_t scored = labels.size();  // labelled slides with a score: what the metrics cover
   if (!unscored.empty()) {
     std::printf("%zu of %zu slides have no usable patch and are left out of the metrics:\n",
                 unscored.size(), data.paths.size());
     for (const auto& u : unscored) std::printf("  %s\n", u.c_str());
   }
-  for (const auto& m : methods)
-    std::printf("slide-level accuracy (%s pooling): %.4f\n", m.c_str(), Metrics::compute(cms.at(m)).accuracy);
+  if (unlabelled > 0)
+    std::printf("%zu of %zu slides have no label: their predictions are in slides.csv; the "
+                "metrics cover the %zu labelled slide%s with a score\n", unlabelled,
+                data.paths.size(), scored, scored == 1 ? "" : "s");
   const Metrics chosen = Metrics::compute(cms.at(method), labels, numClasses == 2 ? scores : std::vector<double>{});
-  std::printf("%s", chosen.report(cohort.classes).c_str());
-  std::printf("held-out slide-level accuracy (%s pooling, %zu slides): %.4f\n", method.c_str(),
-              scored, chosen.accuracy);
+  std::string summary;
+  if (scored == 0) {
+    summary = "no slide with a label and a score: no metrics\n";
+    std::printf("%s", summary.c_str());
+  } else {
+    for (const auto& m : methods)
+      std::printf("slide-level accuracy (%s pooling): %.4f\n", m.c_str(), Metrics::compute(cms.at(m)).accuracy);
+    std::printf("%s", chosen.report(cohort.classes).c_str());
+    std::printf("held-out slide-level accuracy (%s pooling, %zu slides): %.4f\n", method.c_str(),
+                scored, chosen.accuracy);
+    summary = chosen.report(cohort.classes) + "\nslide-level accuracy (" + method + " pooling): " +
+              std::to_string(chosen.accuracy) + "\n";
+  }
   if (cfg.getBool("predict.heatmaps")) {
     // Heatmap of P(not class 0): the positive class's probability for binary tasks.
     fs::create_directories(fs::path(runDir) / "heatmaps");
@@ -144,8 +160,7 @@ int runPredict(const Config& cfg) {
     }
   }
   writeReportHtml((fs::path(runDir) / "report.html").string(), "slidetrain: " + split + " split of " + cfg.getString("cohort"),
-                  rows, chosen.report(cohort.classes) + "\nslide-level accuracy (" + method + " pooling): " +
-                  std::to_string(chosen.accuracy) + "\n");
+                  rows, summary);
   std::printf("wrote %s, %s, %s\n", (fs::path(runDir) / "patches.csv").c_str(),
               (fs::path(runDir) / "slides.csv").c_str(), (fs::path(runDir) / "report.html").c_str());
   return 0;

@@ -63,7 +63,7 @@ void writeReportHtml(const std::string& path, const std::string& title,
     << "<h2>Slides</h2>\n<table><tr><th>slide</th><th>label</th><th>prediction</th><th>score</th>"
        "<th>patches</th><th>heatmap (blue 0 &rarr; red 1)</th></tr>\n";
   for (const auto& r : rows) {
-    o << "<tr" << (r.label != r.prediction ? " class=\"bad\"" : "") << "><td>" << escape(r.slideId)
+    o << "<tr" << (!r.label.empty() && r.label != r.prediction ? " class=\"bad\"" : "") << "><td>" << escape(r.slideId)
       << "</td><td>" << escape(r.label) << "</td><td>" << escape(r.prediction) << "</td><td>"
       << r.score << "</td><td>" << r.patches << "</td><td>";
     if (!r.heatmap.empty()) o << "<img src=\"" << escape(r.heatmap) << "\" alt=\"heatmap\">";

@@ -1,7 +1,11 @@
 #include "src/Settings.h"
 
+#include <filesystem>
+
 #include "src/Loss.h"
 #include "src/Trainer.h"
+
+namespace fs = std::filesystem;
 
 namespace slidetrain {
 
@@ -58,12 +62,24 @@ wsi::AugmentOptions augmentFromConfig(const Config& cfg) {
   return a;
 }
 
-wsi::Cohort readCohort(const Config& cfg) {
-  wsi::Cohort c = wsi::Cohort::read(cfg.getString("cohort"));
-  const std::vector<std::string> order = cfg.getStringList("data.classes");
+wsi::Cohort readCohort(const Config& cfg, bool forPrediction) {
+  wsi::Cohort c = wsi::Cohort::read(cfg.getString("cohort"), /*requireLabels=*/!forPrediction);
+  std::vector<std::string> order = cfg.getStringList("data.classes");
+  std::string from = "data.classes";
+  const fs::path runConfig = fs::path(cfg.getString("run_dir")) / "config.yaml";
+  if (order.empty() && forPrediction && fs::exists(runConfig)) {
+    // The class names and order the model was trained with (recorded by train and cv).
+    order = Config::load(runConfig.string()).getStringList("data.classes");
+    from = runConfig.string() + ": data.classes";
+  }
+  if (order.empty() && c.unlabelledCount() > 0)
+    throw ConfigError(cfg.getString("cohort") + ": " + std::to_string(c.unlabelledCount()) +
+                      " slide(s) have no label, and the class names of the model are unknown. "
+                      "HINT: set data.classes to the training run's (its run_dir/config.yaml "
+                      "records them)");
   if (!order.empty()) {
     try {
-      c.setClassOrder(order);
+      c.setClassOrder(order, from, /*allowAbsent=*/forPrediction);
     } catch (const std::exception& e) {
       throw ConfigError(std::string(e.what()) + " (cohort " + cfg.getString("cohort") + ")");
     }

@@ -26,7 +26,10 @@ InferenceOptions inferenceOptionsFromConfig(const Config& cfg, int localSize);
 SlidePooling poolingFromConfig(const Config& cfg);
 /// The cohort of `cohort` with the class order of data.classes (the last class is the positive
 /// one of binary metrics: AUC, the positive class's F1, heatmaps); [] keeps the sorted labels.
-wsi::Cohort readCohort(const Config& cfg);
+/// forPrediction: labels may be missing (new or external slides); the class names then come from
+/// data.classes, else from the training run's run_dir/config.yaml, else from the labels present
+/// (a ConfigError says how to give them when some slides are unlabelled and none is known).
+wsi::Cohort readCohort(const Config& cfg, bool forPrediction = false);
 /// `cfg` with data.classes set to the cohort's class order, so that run_dir/config.yaml records
 /// it and `train -c run_dir/config.yaml` keeps it.
 Config withClassOrder(const Config& cfg, const wsi::Cohort& cohort);

@@ -63,7 +63,7 @@ std::string quoteCsv(const std::string& s) {
 
 }  // namespace
 
-Cohort Cohort::read(const std::string& csvPath) {
+Cohort Cohort::read(const std::string& csvPath, bool requireLabels) {
   std::ifstream in(csvPath);
   if (!in) throw DataError("cannot read cohort '" + csvPath + "': " + std::strerror(errno));
   const fs::path folder = fs::absolute(fs::path(csvPath)).parent_path();
@@ -88,7 +88,7 @@ Cohort Cohort::read(const std::string& csvPath) {
         col.emplace(name, i);
       }
       for (const char* r : required)
-        if (!col.count(r))
+        if (!col.count(r) && (requireLabels || std::string(r) != "label"))
           throw DataError(where + ": header lacks column '" + std::string(r) + "' (header is '" +
                           trim(line) + "'); HINT: the first line must name the columns, "
                           "e.g. slide_id,path,label[,split][,patient_id][,mpp]");
@@ -109,7 +109,10 @@ Cohort Cohort::read(const std::string& csvPath) {
     const std::string path = get("path");
     for (auto [name, value] : {std::pair<const char*, const std::string*>{"slide_id", &e.slideId},
                                {"path", &path}, {"label", &e.label}})
-      if (value->empty()) throw DataError(where + ": column '" + name + "' is empty");
+      if (value->empty() && (requireLabels || std::string(name) != "label"))
+        throw DataError(where + ": column '" + name + "' is empty" +
+                        (std::string(name) == "label" ? " (training needs a label on every slide; "
+                                                        "predict accepts unlabelled slides)" : ""));
     if (!e.split.empty() && e.split != "train" && e.split != "val" && e.split != "test")
       throw DataError(where + ": column 'split': expected train, val, test or empty, got '" +
                       e.split + "'");
@@ -131,11 +134,13 @@ Cohort Cohort::read(const std::string& csvPath) {
     throw DataError(csvPath + ": empty file; expected a header slide_id,path,label[,split]...");
   if (cohort.slides.empty()) throw DataError(csvPath + ": the cohort lists no slides");
   std::set<std::string> labels;
-  for (const auto& e : cohort.slides) labels.insert(e.label);
+  for (const auto& e : cohort.slides)
+    if (!e.label.empty()) labels.insert(e.label);
   cohort.classes.assign(labels.begin(), labels.end());
   for (auto& e : cohort.slides)
-    e.labelIndex = int(std::lower_bound(cohort.classes.begin(), cohort.classes.end(), e.label) -
-                       cohort.classes.begin());
+    e.labelIndex = e.label.empty() ? -1
+                                   : int(std::lower_bound(cohort.classes.begin(), cohort.classes.end(),
+                                                          e.label) - cohort.classes.begin());
   return cohort;
 }
 
@@ -160,11 +165,17 @@ void Cohort::write(const std::string& csvPath) const {
 std::vector<size_t> Cohort::indicesOfSplit(const std::string& split) const {
   std::vector<size_t> out;
   for (size_t i = 0; i < slides.size(); ++i)
-    if (slides[i].split == split) out.push_back(i);
+    if (split == "all" || slides[i].split == split) out.push_back(i);
   return out;
 }
 
-void Cohort::setClassOrder(const std::vector<std::string>& order, const std::string& what) {
+size_t Cohort::unlabelledCount() const {
+  return static_cast<size_t>(std::count_if(slides.begin(), slides.end(),
+                                           [](const CohortEntry& e) { return e.labelIndex < 0; }));
+}
+
+void Cohort::setClassOrder(const std::vector<std::string>& order, const std::string& what,
+                           bool allowAbsent) {
   auto list = [](const std::vector<std::string>& v) {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
@@ -178,12 +189,12 @@ void Cohort::setClassOrder(const std::vector<std::string>& order, const std::str
       throw DataError(what + ": the cohort has slides labelled '" + c + "', which [" + list(order) +
                       "] does not list (the cohort's classes: " + list(classes) + ")");
   for (const auto& c : order)
-    if (std::find(classes.begin(), classes.end(), c) == classes.end())
+    if (!allowAbsent && std::find(classes.begin(), classes.end(), c) == classes.end())
       throw DataError(what + ": no slide of the cohort is labelled '" + c +
                       "' (the cohort's classes: " + list(classes) + ")");
   classes = order;
   for (auto& e : slides)
-    e.labelIndex = int(std::find(classes.begin(), classes.end(), e.label) - classes.begin());
+    e.labelIndex = e.label.empty() ? -1 : int(std::find(classes.begin(), classes.end(), e.label) - classes.begin());
 }
 
 }  // namespace slidetrain::wsi

@@ -78,6 +78,28 @@ TEST(CohortTest, ExplicitClassOrderReindexesAndIsChecked) {
   EXPECT_NE(error({"tumor", "tumor", "normal"}).find("listed twice"), std::string::npos);
 }
 
+TEST(CohortTest, LabelsAreOptionalForPrediction) {
+  TempDir dir;
+  const std::string csv = dir.file("cohort.csv");
+  writeText(csv, "slide_id,path,label\nA,a.svs,tumor\nB,b.svs,\n");
+  const Cohort c = Cohort::read(csv, /*requireLabels=*/false);
+  EXPECT_EQ(c.classes, (std::vector<std::string>{"tumor"}));
+  EXPECT_EQ(c.slides[1].labelIndex, -1);
+  EXPECT_EQ(c.unlabelledCount(), 1u);
+  EXPECT_EQ(c.indicesOfSplit("all").size(), 2u);
+  try {
+    Cohort::read(csv);
+    ADD_FAILURE() << "training needs every label";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(":3: column 'label' is empty (training needs a label"),
+              std::string::npos) << e.what();
+  }
+  const std::string bare = dir.file("bare.csv");
+  writeText(bare, "slide_id,path\nA,a.svs\n");
+  EXPECT_EQ(Cohort::read(bare, false).slides[0].labelIndex, -1);
+  EXPECT_THROW(Cohort::read(bare), DataError);
+}
+
 TEST(CohortTest, ErrorsNameFileLineAndColumn) {
   struct Case {
     std::string text, pattern;
