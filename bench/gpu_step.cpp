@@ -29,14 +29,11 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include "bench/BenchStep.h"
 #include "distributed/MpiComm.h"
 #include "distributed/Sampler.h"
-#include "src/Amp.h"
 #include "src/BatchTensor.h"
 #include "src/Config.h"
-#include "src/Loss.h"
-#include "src/ModelZoo.h"
-#include "src/Optim.h"
 #include "src/Runtime.h"
 #include "src/Settings.h"
 #include "src/SplitData.h"
@@ -44,6 +41,7 @@
 #include "wsi/PatchStream.h"
 
 using namespace slidetrain;
+using bench::Stepper;
 
 namespace {
 
@@ -62,53 +60,6 @@ struct Args {
     return it == kv.end() ? def : it->second;
   }
   int num(const std::string& k, int def) const { return std::atoi(get(k, std::to_string(def)).c_str()); }
-};
-
-/// The trainer's step on one device.
-struct Stepper {
-  std::shared_ptr<Model> model;
-  std::unique_ptr<torch::optim::Optimizer> opt;
-  std::unique_ptr<LossScaler> scaler;
-  std::vector<at::Tensor> params;
-  AmpMode amp;
-  at::Device device;
-  LossOptions loss;
-  int64_t skipped = 0;
-
-  Stepper(const std::string& name, int size, AmpMode a, const at::Device& d) : amp(a), device(d) {
-    torch::manual_seed(0);
-    ModelOptions mo;
-    mo.name = name;
-    mo.numClasses = 2;
-    mo.inputSize = size;
-    model = buildModel(mo);
-    model->to(device);
-    model->train();
-    params = model->parameters();
-    OptimizerOptions oo;
-    oo.name = "momentum";
-    oo.lr = 0.01;
-    oo.momentum = 0.9;
-    opt = makeOptimizer(oo, params);
-    if (amp == AmpMode::Fp16) scaler = std::make_unique<LossScaler>(LossScalerOptions{}, nullptr, device);
-  }
-
-  void step(const at::Tensor& x, const at::Tensor& y) {
-    opt->zero_grad();
-    at::Tensor logits;
-    {
-      const bool autocast = amp == AmpMode::Bf16 || (amp == AmpMode::Fp16 && device.is_cuda());
-      AutocastScope ac(device.type(), autocast ? amp : AmpMode::Off);
-      logits = model->forward(x);
-    }
-    at::Tensor l = lossSum(logits.to(at::kFloat), y, loss) / double(x.size(0));
-    if (scaler) l = l * scaler->scale();
-    l.backward();
-    const bool finite = scaler ? scaler->unscale(params) : true;
-    if (finite) opt->step();
-    if (scaler) scaler->update(finite);
-    skipped += finite ? 0 : 1;
-  }
 };
 
 double maxAbsDiff(Model& a, Model& b) {

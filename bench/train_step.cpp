@@ -35,6 +35,7 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include "bench/BenchStep.h"
 #include "distributed/Sampler.h"
 #include "src/BatchTensor.h"
 #include "src/Config.h"
@@ -49,6 +50,7 @@
 #include "wsi/SynthCohort.h"
 
 using namespace slidetrain;
+using bench::Stepper;
 namespace fs = std::filesystem;
 
 namespace {
@@ -60,34 +62,6 @@ double since(std::chrono::steady_clock::time_point t0) {
 struct Case {
   std::string model;
   int batch, size, steps, warmup;
-};
-
-/// One slidetrain training step: the trainer's loss (sum / batch) and optimizer.
-struct Stepper {
-  std::shared_ptr<Model> model;
-  std::unique_ptr<torch::optim::Optimizer> opt;
-  LossOptions loss;
-
-  Stepper(const std::string& name, int size) {
-    torch::manual_seed(0);
-    ModelOptions mo;
-    mo.name = name;
-    mo.numClasses = 2;
-    mo.inputSize = size;
-    model = buildModel(mo);
-    model->train();
-    OptimizerOptions oo;
-    oo.name = "momentum";
-    oo.lr = 0.01;
-    oo.momentum = 0.9;
-    opt = makeOptimizer(oo, model->parameters());
-  }
-  void step(const at::Tensor& x, const at::Tensor& y) {
-    opt->zero_grad();
-    at::Tensor l = lossSum(model->forward(x), y, loss) / double(x.size(0));
-    l.backward();
-    opt->step();
-  }
 };
 
 double cppImagesPerSecond(const Case& c) {
