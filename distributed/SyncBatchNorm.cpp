@@ -74,7 +74,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     holder->comm->declareDeviceTensor(packed);
     // One all-reduce per SyncBatchNorm layer per backward, in backward order: the same on every
     // rank running the same model (ranks with zero samples must run backward too).
-    holder->comm->allReduce(packed, ReduceOp::Sum);
+    if (holder->comm->size() > 1) holder->comm->allReduce(packed, ReduceOp::Sum);
     const at::Tensor meanDy = (packed.narrow(0, 0, channels) / count).to(x.scalar_type());
     const at::Tensor proj =
         (packed.narrow(0, channels, channels) / count).to(x.scalar_type()) * invstd * invstd;
@@ -217,7 +217,11 @@ at::Tensor SyncBatchNormImpl::normalize(const at::Tensor& input) {
     c10::NoGradGuard noGrad;
     num_batches_tracked.add_(1);
   }
-  const bool sync = is_training() && comm_ && comm_->size() > 1;
+  // With a communicator of any size - world size 1 included - training takes this path, so one
+  // rank and N ranks compute BatchNorm the same way (statistics in float64, this backward). The
+  // native kernel differs from it by ~1e-5 relative per step in libtorch 2.6, which made a 1-rank
+  // run drift from a 2-rank run of the same global batch (docs/distributed.md).
+  const bool sync = is_training() && comm_;
   if (!sync)
     return at::batch_norm(input, weight, bias, running_mean, running_var, useBatchStats,
                           options_.momentum, options_.eps, at::globalContext().userEnabledCuDNN());
@@ -243,7 +247,7 @@ at::Tensor SyncBatchNormImpl::normalize(const at::Tensor& input) {
   }
   // One fused all-reduce per SyncBatchNorm layer per training forward, in forward order:
   // the same on every rank running the same model, including ranks with zero samples.
-  comm_->allReduce(packed, ReduceOp::Sum);
+  if (comm_->size() > 1) comm_->allReduce(packed, ReduceOp::Sum);
   const double count = packed[2 * channels].item<double>();
   if (count <= 1)
     throw DistError(detail::rankHost() + ": SyncBatchNorm: expected more than 1 value per "

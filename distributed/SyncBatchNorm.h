@@ -2,9 +2,10 @@
 // SyncBatchNorm (1d and 2d): batch statistics over the global batch of all ranks. Forward
 // all-reduces per-channel sum, sum of squares and count in one fused call (unequal and empty
 // local batches work); backward all-reduces sum(dy) and sum(dy*(x-mean)). Eval uses running
-// statistics with no communication. With no communicator (or world size 1) it is exactly
-// torch's BatchNorm. The model zoo builds every BatchNorm as this module; convertSyncBatchNorm
-// turns synchronisation on. Collective order: one all-reduce per layer in forward order, one per
+// statistics with no communication. With no communicator it is exactly torch's BatchNorm; with
+// one of any size (world size 1 included) training uses its own computation, so that 1 and N
+// ranks normalise alike. The model zoo builds every BatchNorm as this module;
+// convertSyncBatchNorm turns synchronisation on. Collective order: one all-reduce per layer in forward order, one per
 // layer in backward order: identical on every rank running the same model.
 #include <memory>
 

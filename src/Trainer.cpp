@@ -138,7 +138,8 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
     for (auto& p : s.model->parameters())
       if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   }
-  if (s.world > 1 && cfg.getBool("train.sync_batchnorm")) dist::convertSyncBatchNorm(*s.model, s.planes.device);
+  // At every world size (1 included) when on: one BatchNorm computation for any number of ranks.
+  if (cfg.getBool("train.sync_batchnorm")) dist::convertSyncBatchNorm(*s.model, s.planes.device);
   s.broadcastBuffers = s.world > 1 && !cfg.getBool("train.sync_batchnorm") && !s.model->buffers().empty();
   s.optimizerOptions = oo;
   s.buildOptimizer();
