@@ -1,6 +1,8 @@
 #pragma once
 // MpiComm: the CPU (and fallback) communicator over MPI_COMM_WORLD (or a split of it).
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "distributed/Comm.h"
 
@@ -15,6 +17,9 @@ int worldSize();
 /// Rank of this process among the processes on its node, and their count (MPI_Comm_split_type).
 int localRank();
 int localSize();
+/// "Open MPI v4.1.4, ..." (MPI_Get_library_version, first line), and NCCL and the CUDA runtime
+/// when the NCCL communicator is built; for `slidetrain --version`. Needs no MPI_Init.
+std::vector<std::string> libraryVersions();
 /// Ends the whole job: prints `why` prefixed with rank/host to stderr and calls MPI_Abort.
 [[noreturn]] void abortJob(const std::string& why, int code = 1);
 

@@ -13,6 +13,9 @@
 #include "distributed/Check.h"
 #include "distributed/Env.h"
 #include "distributed/MpiComm.h"
+#ifdef SLIDETRAIN_WITH_NCCL
+#include "distributed/NcclComm.h"
+#endif
 
 namespace slidetrain::dist {
 namespace {
@@ -239,6 +242,22 @@ void abortJob(const std::string& why, int code) {
   MPI_Finalized(&finalized);
   if (inited && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);
+}
+
+std::vector<std::string> libraryVersions() {
+  std::vector<std::string> out;
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  if (MPI_Get_library_version(text, &len) == MPI_SUCCESS) {
+    std::string v(text, static_cast<size_t>(len));
+    out.push_back(v.substr(0, v.find_first_of("\n,")));
+  }
+#ifdef SLIDETRAIN_WITH_NCCL
+  out.push_back(ncclAndCudaVersions());
+#else
+  out.push_back("NCCL: not built (SLIDETRAIN_WITH_NCCL=OFF)");
+#endif
+  return out;
 }
 
 }  // namespace slidetrain::dist

@@ -310,6 +310,14 @@ std::string describe(const char* name, uint64_t seq, const at::Tensor& t) {
 
 }  // namespace
 
+std::string ncclAndCudaVersions() {
+  int rt = 0;
+  std::string cuda = cudaRuntimeGetVersion(&rt) == cudaSuccess
+                         ? std::to_string(rt / 1000) + "." + std::to_string(rt % 1000 / 10)
+                         : std::string("?");
+  return ncclVersionText() + ", CUDA runtime " + cuda;
+}
+
 int cudaDeviceCountOrZero(std::string* why) {
   int n = 0;
   const cudaError_t rc = cudaGetDeviceCount(&n);

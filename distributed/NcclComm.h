@@ -20,6 +20,9 @@ namespace slidetrain::dist {
 /// given, receives the CUDA error text in that case.
 int cudaDeviceCountOrZero(std::string* why = nullptr);
 
+/// "NCCL 2.22.3 (runtime), CUDA runtime 12.4" for `slidetrain --version`.
+std::string ncclAndCudaVersions();
+
 /// A copy of a CPU tensor on `device` (libtorch's allocator in a CUDA libtorch, else cudaMalloc),
 /// and back; both ordered on the compute stream. For tests and benchmarks that must also run with
 /// a CPU-only libtorch, where at::Tensor::to(kCUDA) is not available.

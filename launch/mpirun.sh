@@ -14,6 +14,10 @@ if ! command -v mpirun >/dev/null 2>&1; then
   exit 1
 fi
 BIN="${SLIDETRAIN_BIN:-$ROOT/build/slidetrain}"
+# Installed (cmake --install): this script lives in share/slidetrain/launch; use the slidetrain on PATH.
+if [[ -z "${SLIDETRAIN_BIN:-}" && ! -x "$BIN" ]] && command -v slidetrain >/dev/null 2>&1; then
+  BIN="$(command -v slidetrain)"
+fi
 if [[ ! -x "$BIN" ]]; then
   echo "slidetrain: error: '$BIN' not built (run launch/setup.sh)" >&2
   exit 1

@@ -3,6 +3,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
 
 #include "src/Config.h"
 #include "src/CrossValidation.h"
@@ -12,6 +17,8 @@
 #include "src/Trainer.h"
 #include "wsi/Cohort.h"
 #include "wsi/SynthCohort.h"
+#include "wsi/Versions.h"
+#include "distributed/MpiComm.h"
 
 namespace fs = std::filesystem;
 
@@ -25,15 +32,66 @@ std::string usage() {
          "  train     data-parallel training (launch with mpirun -np N)\n"
          "  cv        k-fold cross-validation by patient (cv.* keys; mpirun -np N)\n"
          "  predict   patch probabilities and slide labels for predict.split\n"
-         "  config    print the resolved config (--doc: markdown table of every key)\n";
+         "  config    print the resolved config (--doc: markdown table of every key)\n"
+         "  help [COMMAND], COMMAND --help, --version\n"
+         "Every key is documented in docs/config.md; any key can be given as key=value.\n";
 }
 
 namespace {
+
+/// What each command does, the keys it reads and an example (slidetrain COMMAND --help).
+const std::map<std::string, std::string>& commandHelp() {
+  static const std::map<std::string, std::string> help = {
+      {"synth", "slidetrain synth -c cfg.yaml [key=value ...]\n"
+                "Writes a synthetic H&E-like cohort: pyramidal TIFF slides, GeoJSON annotations of\n"
+                "the tumour regions and cohort.csv, under synth.out_dir (keys synth.*, seed).\n"
+                "  example: slidetrain synth -c configs/demo.yaml synth.num_slides=8\n"},
+      {"tile", "slidetrain tile -c cfg.yaml [key=value ...]\n"
+               "Tissue masks and patch indices of every slide of `cohort`, cached in cache_dir\n"
+               "(keys tiling.*, tissue.*, on_bad_slide); QC pictures in run_dir/qc.\n"
+               "  example: slidetrain tile -c my.yaml tiling.target_mpp=0.5\n"},
+      {"train", "[mpirun -np N] slidetrain train -c cfg.yaml [key=value ...]\n"
+                "Data-parallel training on the train split (val when the cohort has one): keys\n"
+                "model.*, optimizer.*, schedule.*, train.*, data.*, augment.*; writes run_dir\n"
+                "(config.yaml, metrics.jsonl, checkpoints/, weights.pt). train.resume: auto\n"
+                "continues the same experiment from run_dir/checkpoints/last.pt.\n"
+                "  example: launch/mpirun.sh 4 train -c my.yaml train.amp=bf16\n"},
+      {"cv", "[mpirun -np N] slidetrain cv -c cfg.yaml [key=value ...]\n"
+             "k-fold cross-validation grouped by patient (cv.folds, cv.checkpoint): one training\n"
+             "per fold in run_dir/fold_k, then cv_summary.csv/json (mean +- sd).\n"
+             "  example: launch/mpirun.sh 2 cv -c my.yaml cv.folds=5\n"},
+      {"predict", "[mpirun -np N] slidetrain predict -c cfg.yaml [key=value ...]\n"
+                  "Patch probabilities and slide labels for predict.split (all: every slide; the\n"
+                  "label column is optional) with predict.checkpoint: patches.csv, slides.csv,\n"
+                  "heatmaps/, report.html in run_dir (keys predict.*).\n"
+                  "  example: slidetrain predict -c run_dir/config.yaml cohort=new.csv predict.split=all\n"},
+      {"config", "slidetrain config [-c cfg.yaml] [key=value ...] [--doc]\n"
+                 "Prints the resolved config as YAML (every key; `train -c` takes it back), or with\n"
+                 "--doc the markdown table of every key (docs/config.md).\n"}};
+  return help;
+}
+
+std::string versionText() {
+  std::string out = "slidetrain " SLIDETRAIN_VERSION "\n";
+  out += std::string("libtorch ") + TORCH_VERSION;
+  if (at::hasCUDA())
+    out += " (CUDA build, " + std::to_string(torch::cuda::device_count()) + " GPU(s) visible)";
+  else
+    out += " (CPU-only build)";
+  out += "\n";
+  for (const auto& v : wsi::libraryVersions()) out += v + "\n";
+  for (const auto& v : dist::libraryVersions()) out += v + "\n";
+  out += "yaml-cpp (YAML configs)\n";
+  return out;
+}
+
+
 
 struct Parsed {
   std::string command;
   Config cfg;
   bool doc = false;
+  bool help = false;
 };
 
 Parsed parse(const std::vector<std::string>& args) {
@@ -49,7 +107,8 @@ Parsed parse(const std::vector<std::string>& args) {
     } else if (a == "--doc") {
       p.doc = true;
     } else if (a == "-h" || a == "--help") {
-      throw UsageError(usage());
+      p.help = true;
+      return p;  // help needs no valid config
     } else if (a.find('=') != std::string::npos) {
       overrides.push_back(a);
     } else {
@@ -102,7 +161,28 @@ int runTile(const Config& cfg) {
 }  // namespace
 
 int runCli(const std::vector<std::string>& args) {
+  // Help and version: stdout, exit 0, before anything else.
+  if (!args.empty() && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")) {
+    if (args.size() > 1 && args[0] == "help") {
+      auto it = commandHelp().find(args[1]);
+      if (it == commandHelp().end()) throw UsageError("unknown command '" + args[1] + "'\n" + usage());
+      std::printf("%s", it->second.c_str());
+    } else {
+      std::printf("%s", usage().c_str());
+    }
+    return 0;
+  }
+  if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
+    std::printf("%s", versionText().c_str());
+    return 0;
+  }
   Parsed p = parse(args);
+  if (p.help) {
+    auto it = commandHelp().find(p.command);
+    if (it == commandHelp().end()) throw UsageError("unknown command '" + p.command + "'\n" + usage());
+    std::printf("%s", it->second.c_str());
+    return 0;
+  }
   if (p.command == "synth") return runSynth(p.cfg);
   if (p.command == "tile") return runTile(p.cfg);
   if (p.command == "train") return runTrain(p.cfg);
