@@ -209,10 +209,19 @@ TEST(Trainer, FullBatchGdStepsOncePerEpochAndBceTrains) {
   Config b = testutil::smallConfig(d.dir, "bce");
   b.applyOverrides({"train.loss=bce", "train.class_weights=[1.0, 2.0]", "train.label_smoothing=0.1",
                     "train.grad_clip_norm=1.0", "optimizer.scale_lr_with_batch=true",
-                    "optimizer.reference_batch_size=24"});
+                    "optimizer.reference_batch_size=24", "train.epochs=6"});
   auto tb = makeTrainer(b, true);
   const TrainResult r = tb->run();
-  EXPECT_EQ(r.steps, 12);
+  EXPECT_EQ(r.steps, 24);
+  // It learns: the (label-smoothed, class-weighted) training loss falls well below the first
+  // epoch's and the patches end mostly right. A sign or scale error in the BCE path fails here.
+  std::ifstream in(d.dir + "/bce/metrics.jsonl");
+  std::vector<double> losses;
+  for (std::string line; std::getline(in, line);)
+    losses.push_back(std::stod(line.substr(line.find("\"loss\": ") + 8)));
+  ASSERT_EQ(losses.size(), 6u);
+  EXPECT_LT(losses.back(), 0.8 * losses.front()) << "first " << losses.front() << ", last " << losses.back();
+  EXPECT_GT(r.train.accuracy, 0.8);
   ASSERT_TRUE(r.val.has_value());
   EXPECT_TRUE(std::isfinite(r.val->loss));
   const at::Tensor p = r.val->probabilities;

@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -189,7 +188,9 @@ TEST(Augment, HedJitterWithZeroDrawIsNearIdentity) {
   for (size_t i = 0; i < a.pixels.size(); ++i) ASSERT_NEAR(a.pixels[i], r.pixels[i], 1);
 }
 
-TEST(Augment, FullPipelineCostPer224Patch) {
+TEST(Augment, FullPipelineRunsOnA224PatchAndIsSeeded) {
+  // Every augmentation at once (its cost is measured by bench_augment, not here): the patch
+  // changes, keeps its size, and the same seed gives the same pixels.
   AugmentOptions o;
   o.brightness = o.contrast = o.saturation = 0.1;
   o.hue = 0.02, o.rotate = 10, o.shift = 0.05, o.scale = 0.1, o.hed = 0.05;
@@ -197,21 +198,13 @@ TEST(Augment, FullPipelineCostPer224Patch) {
   o.stainNorm = StainNorm::Reinhard;
   o.validate();
   const RgbImage src = tissueLike(224);
-  const int reps = 20;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) {
-    RgbImage a = src;
-    augmentPatch(a, o, static_cast<uint64_t>(i));
-  }
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
-  AugmentOptions basic;  // flips + rot90 + colour jitter (the default config)
-  basic.brightness = basic.contrast = basic.saturation = 0.1, basic.hue = 0.02;
-  const auto t1 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) {
-    RgbImage a = src;
-    augmentPatch(a, basic, static_cast<uint64_t>(i));
-  }
-  const double msBasic = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count() / reps;
-  std::printf("[augment] 224x224: full pipeline %.2f ms/patch, default config %.2f ms/patch\n", ms, msBasic);
-  EXPECT_LT(ms, 200.0);  // a sanity bound, not a benchmark
+  RgbImage a = src, b = src, c = src;
+  augmentPatch(a, o, 11);
+  augmentPatch(b, o, 11);
+  augmentPatch(c, o, 12);
+  ASSERT_EQ(a.width, 224);
+  ASSERT_EQ(a.height, 224);
+  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_NE(a.pixels, src.pixels);
+  EXPECT_NE(a.pixels, c.pixels);
 }
