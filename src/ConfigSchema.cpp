@@ -58,7 +58,7 @@ const std::vector<KeySpec>& configSchema() {
       {"tissue.min_component_area", T::Int, "16", "Drop tissue components smaller than this (thumbnail pixels)", {}, 0, 1e9},
       {"tissue.fill_holes", T::Bool, "true", "Fill holes inside tissue components"},
       // --- data stream ------------------------------------------------------------------------
-      {"data.workers", T::Int, "0", "Patch reader threads per rank; 0 = cores / ranks on the node", {}, 0, 1024},
+      {"data.workers", T::Int, "0", "Patch reader threads per rank; 0 = from the rank's cores (train.threads explains the split)", {}, 0, 1024},
       {"data.prefetch_batches", T::Int, "4", "Batches decoded ahead (bounds memory)", {}, 1, 1024},
       {"data.slide_cache", T::Int, "32", "Open slide handles kept per rank", {}, 1, 100000},
       {"data.max_patches_per_slide", T::Int, "0", "Cap of training patches per slide per epoch (seeded); 0 = all", {}, 0, 1e12},
@@ -123,7 +123,7 @@ const std::vector<KeySpec>& configSchema() {
       {"train.bucket_mb", T::Float, "25", "Gradient bucket size (MB)", {}, 0.001, 1e6},
       {"train.first_bucket_mb", T::Float, "1", "First gradient bucket size (MB)", {}, 0.001, 1e6},
       {"train.timeout_s", T::Float, "600", "Timeout of every collective; a stuck or dead rank ends the job", {}, 1, 1e9},
-      {"train.threads", T::Int, "0", "Torch intra-op threads per rank; 0 = cores / ranks on the node", {}, 0, 1024},
+      {"train.threads", T::Int, "0", "Torch intra-op threads per rank. With train.threads and data.workers at 0 the rank's cores - its CPU affinity mask, divided among the node's ranks when the mask spans the node - are split without counting one twice: a CUDA model gets 1 compute thread and the stream the rest, a CPU model gives the stream a quarter (at least 1) and computes on the rest; setting one of the two gives the other the remaining cores. Printed at start", {}, 0, 1024},
       {"train.log_every", T::Int, "20", "Log a progress line every this many steps (rank 0)", {}, 1, 1e9},
       {"train.progress", T::String, "auto", "Rank 0's progress output: bar (redrawn in place), lines (every train.log_every steps), none; auto = bar on a terminal, lines in logs and under mpirun/srun (whose ranks always see a pseudo-terminal)", {"auto", "bar", "lines", "none"}},
       {"train.loss", T::String, "cross_entropy", "Loss: cross-entropy over k logits, or bce = binary with one sigmoid output (2-class cohorts; probabilities are [1 - p, p])", {"cross_entropy", "bce"}},

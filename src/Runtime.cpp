@@ -1,6 +1,7 @@
 // Runtime: see Runtime.h.
 #include "src/Runtime.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <ATen/Context.h>
@@ -38,7 +39,9 @@ void setDeterministic(bool on) {
 
 dist::Planes startRuntime(const Config& cfg) {
   dist::ensureMpiInitialized();
-  at::set_num_threads(threadsPerRank(cfg, dist::localSize()));
+  const ThreadPlan threads = threadPlanFor(cfg, dist::localSize());
+  at::set_num_threads(threads.compute);
+  if (dist::worldRank() == 0) std::printf("%s\n", threads.describe().c_str());
   setDeterministic(cfg.getBool("train.deterministic"));
   const c10::Device device = chooseDevice(cfg.getString("train.device"), dist::localRank());
   dist::CommOptions co;

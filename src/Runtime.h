@@ -17,7 +17,7 @@ namespace slidetrain {
 /// sees only its own GPU and takes device 0 of what it sees.
 c10::Device chooseDevice(const std::string& setting, int localRank);
 
-/// Initialises MPI, sets the intra-op threads (threadsPerRank), turns on deterministic
+/// Initialises MPI, sets the intra-op threads (threadPlanFor, printed by rank 0), turns on deterministic
 /// algorithms when train.deterministic, picks the device (train.device) and builds the planes
 /// (train.backend, train.timeout_s). Collective: every rank calls it once, first.
 dist::Planes startRuntime(const Config& cfg);

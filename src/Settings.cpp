@@ -135,7 +135,7 @@ ScheduleOptions scheduleFromConfig(const Config& cfg) {
 wsi::StreamOptions streamOptionsFromConfig(const Config& cfg, int localSize) {
   wsi::StreamOptions so;
   const int64_t w = cfg.getInt("data.workers");
-  so.workers = w > 0 ? static_cast<int>(w) : threadsPerRank(cfg, localSize);
+  so.workers = w > 0 ? static_cast<int>(w) : threadPlanFor(cfg, localSize).workers;
   so.prefetchBatches = static_cast<int>(cfg.getInt("data.prefetch_batches"));
   so.slideCache = static_cast<int>(cfg.getInt("data.slide_cache"));
   so.skipBadPatches = cfg.getString("on_bad_slide") == "skip";

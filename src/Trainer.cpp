@@ -2,6 +2,9 @@
 // micro-batch loop is in TrainEpoch.cpp and the end-of-epoch work in TrainReport.cpp.
 #include "src/Trainer.h"
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -26,11 +29,49 @@ namespace fs = std::filesystem;
 
 namespace slidetrain {
 
-int threadsPerRank(const Config& cfg, int localSize) {
-  const int64_t t = cfg.getInt("train.threads");
-  if (t > 0) return static_cast<int>(t);
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / std::max(1, localSize));
+ThreadPlan planThreads(int trainThreads, int dataWorkers, int maskCores, int nodeCores,
+                       int localRanks, bool cudaModel) {
+  ThreadPlan p;
+  p.maskCores = std::max(1, maskCores);
+  p.nodeCores = std::max(p.maskCores, nodeCores);
+  p.localRanks = std::max(1, localRanks);
+  // A launcher that binds ranks gives each a mask of its own cores; an unbound one (mpirun
+  // --bind-to none, srun without --cpu-bind) leaves every rank the whole node.
+  p.sharedMask = p.localRanks > 1 && p.maskCores >= p.nodeCores;
+  p.share = std::max(1, p.sharedMask ? p.maskCores / p.localRanks : p.maskCores);
+  if (trainThreads > 0 && dataWorkers > 0) {
+    p.compute = trainThreads, p.workers = dataWorkers;
+  } else if (trainThreads > 0) {
+    p.compute = trainThreads, p.workers = std::max(1, p.share - trainThreads);
+  } else if (dataWorkers > 0) {
+    p.workers = dataWorkers, p.compute = std::max(1, p.share - dataWorkers);
+  } else if (cudaModel) {
+    p.compute = 1, p.workers = std::max(1, p.share - 1);
+  } else {
+    p.workers = std::max(1, (p.share + 2) / 4);
+    p.compute = std::max(1, p.share - p.workers);
+  }
+  return p;
+}
+
+std::string ThreadPlan::describe() const {
+  return "threads: " + std::to_string(compute) + " compute + " + std::to_string(workers) +
+         " stream worker" + (workers == 1 ? "" : "s") + " per rank (affinity: " +
+         std::to_string(maskCores) + " of " + std::to_string(nodeCores) + " cores" +
+         (sharedMask ? ", shared by " + std::to_string(localRanks) + " local ranks" : "") + ")";
+}
+
+ThreadPlan threadPlanFor(const Config& cfg, int localRanks) {
+  cpu_set_t set;
+  int mask = 0;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) mask = CPU_COUNT(&set);
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  const int node = online > 0 ? static_cast<int>(online) : static_cast<int>(std::thread::hardware_concurrency());
+  if (mask <= 0) mask = node;
+  const std::string dev = cfg.getString("train.device");
+  const bool cuda = dev == "cuda" || (dev == "auto" && torch::cuda::is_available());
+  return planThreads(static_cast<int>(cfg.getInt("train.threads")),
+                     static_cast<int>(cfg.getInt("data.workers")), mask, node, localRanks, cuda);
 }
 
 std::string Trainer::Impl::checkpointDir() const { return (fs::path(runDir) / "checkpoints").string(); }

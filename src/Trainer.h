@@ -65,7 +65,26 @@ class Trainer {
 /// prints the classification report. Returns the exit code. Collective over MPI_COMM_WORLD.
 int runTrain(const Config& cfg);
 
-/// Torch intra-op threads for this rank: train.threads, else cores shared among local ranks.
-int threadsPerRank(const Config& cfg, int localSize);
+/// How this rank's cores are split between torch's intra-op threads and the patch stream's
+/// workers. `cores` comes from the process's CPU affinity mask (what SLURM or mpirun's binding
+/// gave it); a mask that spans the whole node is shared by the node's local ranks, so each takes
+/// its share of it. The split never counts a core twice: explicit train.threads / data.workers
+/// win; otherwise a CUDA model keeps 1 compute thread and gives the rest to the stream, a CPU
+/// model gives the stream a quarter (at least 1) and computes on the rest.
+struct ThreadPlan {
+  int maskCores = 1;    ///< CPUs in the affinity mask
+  int nodeCores = 1;    ///< CPUs online on the node
+  int localRanks = 1;
+  bool sharedMask = false;  ///< the mask spans the node and is shared by the local ranks
+  int share = 1;        ///< cores for this rank
+  int compute = 1;      ///< at::set_num_threads
+  int workers = 1;      ///< stream workers
+  /// "threads: 3 compute + 1 stream workers per rank (affinity: 8 of 8 cores, shared by 2 local ranks)"
+  std::string describe() const;
+};
+ThreadPlan planThreads(int trainThreads, int dataWorkers, int maskCores, int nodeCores,
+                       int localRanks, bool cudaModel);
+/// The plan for this process (its affinity mask, train.threads, data.workers, train.device).
+ThreadPlan threadPlanFor(const Config& cfg, int localRanks);
 
 }  // namespace slidetrain
