@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "distributed/Check.h"
+#include "distributed/Heartbeat.h"
 #ifdef SLIDETRAIN_WITH_NCCL
 #include "distributed/NcclComm.h"
 #endif
@@ -334,6 +335,7 @@ std::shared_ptr<Work> MpiComm::allReduceAsync(at::Tensor t, ReduceOp op) {
   const MPI_Datatype type = mpiType(buf.scalar_type());
   const int count = checkedCount(buf);
   const std::string what = describe("allReduce", impl_->seq++, t);
+  detail::noteActivity(what + " (queued)");
   if (impl_->thread) {
     // FIFO on the communication thread: callers submit in the same order on every rank.
     CommThread::Request r;
@@ -365,6 +367,7 @@ void MpiComm::allReduce(at::Tensor& t, ReduceOp op) {
   const MPI_Datatype type = mpiType(buf.scalar_type());
   const int count = checkedCount(buf);
   const std::string what = describe("allReduce", impl_->seq++, t);
+  detail::noteActivity(what);
   {
     std::unique_lock<std::mutex> lock(detail::mpiMutex(), std::defer_lock);
     if (!detail::mpiThreadMultiple()) lock.lock();
@@ -383,6 +386,7 @@ void MpiComm::broadcast(at::Tensor& t, int root) {
   const MPI_Datatype type = mpiType(buf.scalar_type());
   const int count = checkedCount(buf);
   const std::string what = describe("broadcast", impl_->seq++, t);
+  detail::noteActivity(what);
   MPI_Request req = impl_->start([&](MPI_Request* r) {
     SLIDETRAIN_MPI_CHECK(MPI_Ibcast(buf.data_ptr(), count, type, root, impl_->comm, r));
   });
@@ -399,6 +403,7 @@ at::Tensor MpiComm::allGather(const at::Tensor& t) {
   const MPI_Datatype type = mpiType(send.scalar_type());
   const int count = checkedCount(send);
   const std::string what = describe("allGather", impl_->seq++, t);
+  detail::noteActivity(what);
   MPI_Request req = impl_->start([&](MPI_Request* r) {
     SLIDETRAIN_MPI_CHECK(MPI_Iallgather(send.data_ptr(), count, type, out.data_ptr(), count, type,
                                         impl_->comm, r));
@@ -409,6 +414,7 @@ at::Tensor MpiComm::allGather(const at::Tensor& t) {
 
 void MpiComm::barrier() {
   const std::string what = "barrier #" + std::to_string(impl_->seq++);
+  detail::noteActivity(what);
   MPI_Request req =
       impl_->start([&](MPI_Request* r) { SLIDETRAIN_MPI_CHECK(MPI_Ibarrier(impl_->comm, r)); });
   MpiWork(req, what, impl_->options.timeout, nullptr).wait();

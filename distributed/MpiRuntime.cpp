@@ -12,6 +12,7 @@
 
 #include "distributed/Check.h"
 #include "distributed/Env.h"
+#include "distributed/Heartbeat.h"
 #include "distributed/MpiComm.h"
 #ifdef SLIDETRAIN_WITH_NCCL
 #include "distributed/NcclComm.h"
@@ -41,7 +42,10 @@ void finalizeAtExit() {
   int inited = 0, finalized = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&finalized);
-  if (inited && !finalized) MPI_Finalize();
+  if (inited && !finalized) {
+    detail::stopHeartbeat();  // in step with the other ranks: no beat left unmatched
+    MPI_Finalize();
+  }
 }
 
 void initOnce() {
@@ -85,19 +89,22 @@ void initOnce() {
   SLIDETRAIN_MPI_CHECK(MPI_Comm_free(&node));
   if (env.localRank >= 0) s.localRank = env.localRank;  // the launcher's word wins (GPU binding)
   if (env.localSize >= 0) s.localSize = env.localSize;
+  detail::startHeartbeat();  // collective: right after the node split, on every rank
 }
 
+/// Built when the timeout fires: the heartbeat then knows which peers went silent.
 std::string timedOut(const std::string& what, std::chrono::milliseconds timeout) {
   return what + " timed out after " +
          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
-         "s (a peer rank is dead or stuck)";
+         "s (a peer rank is dead or stuck)" + detail::peerReport();
 }
 
 /// One thread for all Deadlines: sleeps until the earliest one, ends the job if it passed.
 struct Watchdog {
   struct Entry {
     std::chrono::steady_clock::time_point deadline;
-    std::string message;
+    std::string what;
+    std::chrono::milliseconds timeout;
   };
   std::mutex mu;
   std::condition_variable cv;
@@ -116,7 +123,7 @@ struct Watchdog {
       for (auto it = armed.begin(); it != armed.end(); ++it)
         if (it->second.deadline < first->second.deadline) first = it;
       if (std::chrono::steady_clock::now() >= first->second.deadline)
-        abortJob(first->second.message);  // never returns
+        abortJob(timedOut(first->second.what, first->second.timeout));  // never returns
       cv.wait_until(lock, first->second.deadline);
     }
   }
@@ -139,7 +146,7 @@ Deadline::Deadline(std::string what, std::chrono::milliseconds timeout) {
     w.started = true;
   }
   id_ = w.next++;
-  w.armed[id_] = {std::chrono::steady_clock::now() + timeout, timedOut(what, timeout)};
+  w.armed[id_] = {std::chrono::steady_clock::now() + timeout, std::move(what), timeout};
   w.cv.notify_all();
 }
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "distributed/Check.h"
+#include "distributed/Heartbeat.h"
 #include "distributed/MpiComm.h"
 
 namespace slidetrain::dist {
@@ -224,7 +225,8 @@ void NcclComm::Impl::watch() {
         abortJob((*it)->what + " timed out after " +
                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                     options.timeout).count()) +
-                 "s (a peer rank is dead or stuck); NCCL communicator aborted");
+                 "s (a peer rank is dead or stuck); NCCL communicator aborted" +
+                 detail::peerReport());
       }
       ++it;
     }
@@ -295,6 +297,7 @@ std::shared_ptr<NcclWork> enqueue(const std::shared_ptr<NcclComm::Impl>& impl,
   SLIDETRAIN_CUDA_CHECK(cudaEventCreateWithFlags(&p->done, cudaEventDisableTiming));
   SLIDETRAIN_CUDA_CHECK(cudaEventRecord(p->done, impl->stream));
   p->start = std::chrono::steady_clock::now();
+  detail::noteActivity(what);
   p->what = std::move(what);
   {
     std::lock_guard<std::mutex> lock(impl->mu);

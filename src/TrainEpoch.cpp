@@ -8,6 +8,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/utils.h>
 
+#include "distributed/Heartbeat.h"
 #include "distributed/Sampler.h"
 #include "src/TrainerImpl.h"
 
@@ -92,6 +93,7 @@ bool Trainer::Impl::trainEpoch(EpochTally& tally) {
         if (!finite) ++tally.skippedSteps;
       }
       ++state.step;  // a skipped step still consumes its batches and its place in the schedule
+      dist::noteStep(state.step);  // what a peer's timeout message reports for this rank
       state.stepInEpoch = m + 1;
     }
     {
