@@ -12,6 +12,7 @@
 #include "distributed/MpiComm.h"
 #include "distributed/Sampler.h"
 #include "src/Checkpoint.h"
+#include "src/Preemption.h"
 #include "src/Evaluate.h"
 #include "src/Runtime.h"
 #include "src/Settings.h"
@@ -141,7 +142,8 @@ int runCrossValidation(const Config& cfg) {
     if (train.samples.empty() || val.samples.empty())
       throw std::runtime_error("cv fold " + std::to_string(f) + ": empty train or validation split");
     Trainer trainer(fc, planes, std::move(train), val, cohort.classes);
-    trainer.run();  // ends with a barrier: checkpoints are on disk
+    if (trainer.run().preempted) return kExitPreempted;  // resumes at this fold's last.pt
+    // (run() ends with a barrier: checkpoints are on disk)
     const std::string best = (fs::path(foldDir) / "checkpoints" / "best.pt").string();
     if (cfg.getString("cv.checkpoint") == "best" && fs::exists(best)) loadCheckpoint(best, trainer.model(), nullptr);
     const EvalResult r = evaluateSplit(trainer.model(), val, static_cast<int>(cohort.classes.size()),

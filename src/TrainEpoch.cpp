@@ -132,6 +132,12 @@ bool Trainer::Impl::trainEpoch(EpochTally& tally) {
       if (state.step >= totalSteps) break;
       // Mid-epoch resume point; the end-of-epoch checkpoint is written by endEpoch.
       if (!epochDone && checkpointEvery > 0 && state.step % checkpointEvery == 0) saveLast();
+      // SIGTERM/SIGUSR1 on any rank: all stop here with a checkpoint (at an epoch's end the run
+      // loop asks after endEpoch, which writes it).
+      if (!epochDone && preemptionAgreed(true)) {
+        ok = false;
+        break;
+      }
     }
   }
   progress->endLine();

@@ -10,6 +10,7 @@
 #include "src/Checkpoint.h"
 #include "src/EarlyStopping.h"
 #include "src/Settings.h"
+#include "src/Preemption.h"
 #include "src/TrainerImpl.h"
 
 namespace fs = std::filesystem;
@@ -28,6 +29,24 @@ std::string num(double v) {
 
 void Trainer::Impl::saveLast() {
   if (lead) saveTrainState((fs::path(checkpointDir()) / "last.pt").string(), *model, *optimizer, state);
+}
+
+bool Trainer::Impl::preemptionAgreed(bool save) {
+  const int sig = agreePreemption(*planes.host, &preemptRank);
+  if (!sig) return false;
+  preemptSignal = sig;
+  if (save) saveLast();
+  planes.host->barrier();  // last.pt is complete before any rank exits
+  if (lead) {
+    std::printf("\npreempted: %s on rank %d; every rank stopped after step %lld (epoch %lld, batch %lld of "
+                "%lld); checkpoint %s; exit status %d (train.resume=auto continues from it)\n",
+                signalName(sig).c_str(), preemptRank, static_cast<long long>(state.step),
+                static_cast<long long>(state.epoch + 1), static_cast<long long>(state.stepInEpoch),
+                static_cast<long long>(microPerEpoch),
+                (fs::path(checkpointDir()) / "last.pt").c_str(), kExitPreempted);
+    std::fflush(stdout);
+  }
+  return true;
 }
 
 TrainResult Trainer::Impl::endEpoch(const EpochTally& tally, int64_t epochIndex) {

@@ -23,6 +23,7 @@
 #include "src/Runtime.h"
 #include "src/Settings.h"
 #include "src/Transfer.h"
+#include "src/Preemption.h"
 #include "src/TrainerImpl.h"
 
 namespace fs = std::filesystem;
@@ -85,6 +86,7 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
   s.rank = s.planes.rank();
   s.world = s.planes.size();
   s.lead = s.rank == 0;
+  installPreemptionHandlers();  // SIGTERM/SIGUSR1: stop at an agreed step with a checkpoint
   s.train = std::move(train);
   s.val = std::move(val);
   s.classNames = std::move(classNames);
@@ -289,9 +291,17 @@ TrainResult Trainer::run() {
       s.buildOptimizer();
       if (s.lead) std::printf("epoch %lld: all layers trainable now\n", static_cast<long long>(epochIndex + 1));
     }
-    if (!s.trainEpoch(tally)) return result;  // crash hook: as if killed
+    if (!s.trainEpoch(tally)) {  // crash hook (as if killed) or preempted
+      result.preempted = s.preemptSignal != 0;
+      result.steps = s.state.step;
+      return result;
+    }
     result = s.endEpoch(tally, epochIndex);
     if (result.stoppedEarly) break;
+    if (s.state.step < s.totalSteps && s.state.epoch < s.epochs && s.preemptionAgreed(false)) {
+      result.preempted = true;  // endEpoch wrote last.pt at the epoch's end
+      return result;
+    }
   }
   s.planes.host->barrier();  // nobody leaves while rank 0 still writes a checkpoint another may read
   if (s.lead) {
@@ -316,8 +326,7 @@ int runTrain(const Config& cfg) {
   std::optional<SplitData> val;
   if (!cohort.indicesOfSplit("val").empty()) val = prepareSplit(cfg, cohort, "val", *planes.host);
   Trainer trainer(withClassOrder(cfg, cohort), planes, std::move(train), std::move(val), cohort.classes);
-  trainer.run();
-  return 0;
+  return trainer.run().preempted ? kExitPreempted : 0;
 }
 
 }  // namespace slidetrain

@@ -21,6 +21,7 @@ struct TrainResult {
   int64_t steps = 0;        ///< optimizer steps done in total (resumed runs included)
   int64_t epochs = 0;       ///< epochs completed
   bool stoppedEarly = false;
+  bool preempted = false;   ///< stopped on SIGTERM/SIGUSR1 after writing last.pt (src/Preemption.h)
   std::string monitor;      ///< the monitored metric's name
   double bestMetric = 0;    ///< its best value (NaN when never defined)
   int64_t bestEpoch = 0;    ///< 1-based

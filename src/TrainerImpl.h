@@ -70,6 +70,8 @@ struct Trainer::Impl {
   at::Device device{at::kCPU};
   std::unique_ptr<LossScaler> scaler;  ///< train.amp: fp16 only
   int64_t crashAfterStep = -1;
+  int preemptSignal = 0;   ///< the signal all ranks agreed to stop on (0: none)
+  int preemptRank = -1;    ///< the lowest rank that received it
   std::function<void(int64_t, int64_t, const wsi::Batch&)> batchObserver;  ///< tests
 
   std::shared_ptr<Model> model;
@@ -91,7 +93,8 @@ struct Trainer::Impl {
   void buildOptimizer();
   OptimizerOptions optimizerOptions;
   /// Runs the micro-batches of `state.epoch` from `state.stepInEpoch` on; stops early at the
-  /// planned total or the crash hook. Returns false when the crash hook fired.
+  /// planned total, the crash hook or an agreed preemption. Returns false when the crash hook
+  /// fired or the run was preempted (preemptSignal set, last.pt written).
   bool trainEpoch(EpochTally& tally);
   /// The normaliser of optimizer group `g` of an epoch order: sum of class weights of its
   /// samples over the global batch (the sample count without class weights).
@@ -101,6 +104,9 @@ struct Trainer::Impl {
   TrainResult endEpoch(const EpochTally& tally, int64_t epochIndex);
   /// Writes checkpoints/last.pt (rank 0).
   void saveLast();
+  /// Collective, at a step every rank reaches: true (and preemptSignal set) when any rank got
+  /// SIGTERM/SIGUSR1 (src/Preemption.h); then writes last.pt when `save`.
+  bool preemptionAgreed(bool save);
   std::string checkpointDir() const;
 };
 
