@@ -11,7 +11,7 @@ PACKAGES=(build-essential cmake pkg-config ccache
   libtorch-dev libopenmpi-dev openmpi-bin
   libopenslide-dev openslide-tools libvips-dev libvips-tools libyaml-cpp-dev libgtest-dev
   libtiff-dev libjpeg62-turbo-dev
-  python3-torch python3-openslide python3-numpy)
+  python3-torch python3-openslide python3-numpy strace)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,11 @@
 #include "src/Checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -21,7 +26,18 @@ void atomicWrite(const std::string& path, const std::function<void(const std::st
   if (p.has_parent_path()) fs::create_directories(p.parent_path());
   const std::string tmp = path + ".tmp";
   write(tmp);
-  fs::rename(tmp, path);  // readers see the old or the new file, never half of one
+  commitFile(tmp, path);  // readers see the old or the new file, never half of one
+}
+
+void syncPath(const std::string& path, bool folder) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (folder ? O_DIRECTORY : 0));
+  if (fd < 0) throw std::runtime_error(path + ": cannot open to sync: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  // Some filesystems cannot sync a folder (EINVAL); the file itself is on disk by then.
+  if (rc != 0 && !(folder && (err == EINVAL || err == EROFS)))
+    throw std::runtime_error(path + ": fsync failed: " + std::strerror(err));
 }
 
 
@@ -32,6 +48,15 @@ std::string shapeString(at::IntArrayRef s) {
 }
 
 }  // namespace
+
+void commitFile(const std::string& tmp, const std::string& path) {
+  syncPath(tmp, false);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw std::runtime_error(path + ": cannot rename " + tmp + " to it: " + ec.message());
+  const fs::path parent = fs::path(path).parent_path();
+  syncPath(parent.empty() ? std::string(".") : parent.string(), true);
+}
 
 void saveCheckpoint(const std::string& path, torch::nn::Module& model,
                     torch::optim::Optimizer* optimizer, const TrainProgress& progress) {

@@ -1,6 +1,6 @@
 #pragma once
-// Checkpoints: model, optimizer and progress counters in one file written atomically (temporary
-// file + rename) by rank 0 and read by every rank; weights exported as a PyTorch state_dict file
+// Checkpoints: model, optimizer and progress counters in one file written atomically and durably
+// (temporary file, fsync, rename, fsync of the folder) by rank 0; weights exported as a PyTorch state_dict file
 // (parameter names as PyTorch's) that Python's torch.load reads.
 #include <cstdint>
 #include <string>
@@ -20,6 +20,10 @@ struct TrainProgress {
 
 void saveCheckpoint(const std::string& path, torch::nn::Module& model,
                     torch::optim::Optimizer* optimizer, const TrainProgress& progress);
+/// Makes `tmp` durable and puts it in place of `path`: fsync(tmp), rename, fsync of the folder
+/// (a filesystem that cannot sync folders is tolerated). Throws naming the file.
+void commitFile(const std::string& tmp, const std::string& path);
+
 /// Loads into an already-built model (and optimizer when given). Throws naming the file.
 TrainProgress loadCheckpoint(const std::string& path, torch::nn::Module& model,
                              torch::optim::Optimizer* optimizer);

@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -11,6 +14,7 @@
 #include <torch/serialize/archive.h>
 
 #include "src/Checkpoint.h"
+#include "distributed/Comm.h"
 #include "src/Errors.h"
 
 namespace fs = std::filesystem;
@@ -57,16 +61,70 @@ void saveTrainState(const std::string& path, torch::nn::Module& model,
   }
   const std::string tmp = path + ".tmp";
   ar.save_to(tmp);
-  fs::rename(tmp, path);  // readers see the old or the new file, never half of one
+  commitFile(tmp, path);  // fsync, rename, fsync of the folder
+}
+
+CheckpointFile readCheckpointFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": checkpoint not found or not readable");
+  CheckpointFile f;
+  f.path = path;
+  f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) throw std::runtime_error(path + ": read failed");
+  return f;
+}
+
+CheckpointFile shareResumeCheckpoint(const std::string& resume, const std::string& runDir,
+                                     dist::Comm& host) {
+  CheckpointFile f;
+  std::string error;
+  if (host.rank() == 0) {
+    try {
+      f.path = resumePath(resume, runDir);
+      if (!f.path.empty()) f = readCheckpointFile(f.path);
+    } catch (const std::exception& e) {
+      if (host.size() == 1) throw;
+      error = e.what();
+    }
+  }
+  if (host.size() == 1) return f;
+  // [failed, path length, byte count], then the path, then the bytes in pieces.
+  at::Tensor head = at::tensor({static_cast<int64_t>(!error.empty()), static_cast<int64_t>(f.path.size()),
+                                static_cast<int64_t>(f.bytes.size())}, at::kLong);
+  host.broadcast(head, 0);
+  const int64_t* h = head.data_ptr<int64_t>();
+  if (h[0] != 0) {
+    if (host.rank() == 0) throw std::runtime_error(error);
+    throw std::runtime_error("rank " + std::to_string(host.rank()) +
+                             ": rank 0 could not read the checkpoint to resume from (its message names the file)");
+  }
+  auto share = [&](std::string& text, int64_t n) {
+    text.resize(static_cast<size_t>(n));
+    constexpr int64_t kPiece = int64_t{256} << 20;  // MPI counts are ints
+    for (int64_t off = 0; off < n; off += kPiece) {
+      const int64_t len = std::min(kPiece, n - off);
+      at::Tensor piece = at::from_blob(text.data() + off, {len}, at::kByte);
+      host.broadcast(piece, 0);
+    }
+  };
+  share(f.path, h[1]);
+  share(f.bytes, h[2]);
+  return f;
 }
 
 TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
                           torch::optim::Optimizer& optimizer) {
-  if (!fs::exists(path)) throw std::runtime_error(path + ": checkpoint not found");
+  return loadTrainState(readCheckpointFile(path), model, optimizer);
+}
+
+TrainState loadTrainState(const CheckpointFile& file, torch::nn::Module& model,
+                          torch::optim::Optimizer& optimizer) {
+  const std::string& path = file.path;
   TrainState s;
   try {
     torch::serialize::InputArchive ar, modelAr, optAr;
-    ar.load_from(path, modelDevice(model));  // model and optimizer state on the model's device
+    // Model and optimizer state on the model's device.
+    ar.load_from(file.bytes.data(), file.bytes.size(), modelDevice(model));
     ar.read("model", modelAr);
     model.load(modelAr);
     if (!ar.try_read("optimizer", optAr))
@@ -98,11 +156,14 @@ TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
   return s;
 }
 
-TrainState peekTrainState(const std::string& path) {
+TrainState peekTrainState(const std::string& path) { return peekTrainState(readCheckpointFile(path)); }
+
+TrainState peekTrainState(const CheckpointFile& file) {
+  const std::string& path = file.path;
   TrainState s;
   try {
     torch::serialize::InputArchive ar;
-    ar.load_from(path);
+    ar.load_from(file.bytes.data(), file.bytes.size());
     at::Tensor e, k;
     if (ar.try_read("epoch", e)) s.epoch = e.item<int64_t>();
     if (ar.try_read("step_in_epoch", k)) s.stepInEpoch = k.item<int64_t>();

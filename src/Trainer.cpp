@@ -150,11 +150,13 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
   torch::manual_seed(s.seed);
   s.model = buildModel(modelOptionsFromConfig(cfg, s.numClasses));
   applyTransferLearning(*s.model, cfg, s.lead);  // model.pretrained, model.freeze_up_to
-  const std::string from = resumePath(cfg.getString("train.resume"), s.runDir);
+  // Rank 0 picks and reads the checkpoint; every rank gets its bytes (collective).
+  const CheckpointFile resume = shareResumeCheckpoint(cfg.getString("train.resume"), s.runDir, *s.planes.host);
+  const std::string& from = resume.path;
   s.state.fingerprint =
       serializeFingerprint(runFingerprint(cfg, s.train, s.val ? &*s.val : nullptr, s.classNames));
   if (!from.empty()) {
-    const TrainState at = peekTrainState(from);
+    const TrainState at = peekTrainState(resume);
     // Only the same experiment may continue (a changed cohort, fold or setting would silently
     // train on with another one's weights - in cv, on the new fold's validation slides).
     if (at.fingerprint.empty()) {
@@ -210,7 +212,7 @@ Trainer::Trainer(const Config& cfg, dist::Planes planes, SplitData train,
   if (!from.empty()) {
     try {
       const std::string fingerprint = s.state.fingerprint;
-      s.state = loadTrainState(from, *s.model, *s.optimizer);
+      s.state = loadTrainState(resume, *s.model, *s.optimizer);
       s.state.fingerprint = fingerprint;  // the same experiment (checked above); an old file had none
       if (s.scaler) s.scaler->setState(s.state.lossScale > 0 ? s.state.lossScale : s.scaler->scale(),
                                        s.state.lossScaleCleanSteps);
