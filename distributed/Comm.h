@@ -2,6 +2,7 @@
 // Communicator interface: collectives over torch tensors. Every collective must be called in the
 // same order on every rank of the communicator (the MPI/NCCL contract); callers document where.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,15 @@ class Comm {
   /// Returns a tensor of shape [size(), *t.shape] holding every rank's `t`.
   virtual at::Tensor allGather(const at::Tensor& t) = 0;
   virtual void barrier() = 0;
+  /// A barrier without the communicator's timeout, for waits of unknown length (ranks tiling
+  /// their share of a cohort): `tick` runs every `every` while this rank waits. MpiComm polls an
+  /// MPI_Ibarrier; the default is barrier(). A dead peer still ends the job (the launcher's
+  /// doing); a live but slow one is waited for.
+  virtual void waitForAll(const std::function<void()>& tick, std::chrono::milliseconds every) {
+    (void)tick;
+    (void)every;
+    barrier();
+  }
 
   /// The device-plane contract (see Planes.h): GradSync, SyncBatchNorm and inference declare
   /// each tensor they will send through the device plane (gradient buckets, parameters and

@@ -185,6 +185,26 @@ void noteActivity(const std::string& what) {
   h->what = what;
 }
 
+}  // namespace detail
+
+void noteWork(const std::string& what) { detail::noteActivity(what); }
+
+std::string peerActivity() {
+  if (!running.load()) return "";
+  Heart* h = heart();
+  std::lock_guard<std::mutex> lock(h->mu);
+  std::string out;
+  for (int r = 0; r < h->size; ++r) {
+    if (r == h->rank) continue;
+    const PeerState& p = h->peers[static_cast<size_t>(r)];
+    out += (out.empty() ? "" : ", ") + std::string("rank ") + std::to_string(r) + "@" +
+           (p.ever ? p.beat.host : "?") + ": " + (p.ever ? std::string(p.beat.what) : "not heard from yet");
+  }
+  return out;
+}
+
+namespace detail {
+
 std::string peerReport() {
   if (!running.load()) return "";
   Heart* h = heart();

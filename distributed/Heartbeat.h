@@ -14,6 +14,12 @@ namespace slidetrain::dist {
 
 /// The training step this rank has reached (reported by the heartbeat; the trainer calls it).
 void noteStep(int64_t step);
+/// What this rank is doing, for the other ranks' reports (e.g. "tiling 3/12 slides"); the next
+/// collective replaces it.
+void noteWork(const std::string& what);
+/// "rank 1@node07: tiling 3/12 slides, rank 2@node08: waitForAll #4" as last heard from the
+/// other ranks ("" without a heartbeat).
+std::string peerActivity();
 
 namespace detail {
 

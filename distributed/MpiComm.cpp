@@ -420,6 +420,30 @@ void MpiComm::barrier() {
   MpiWork(req, what, impl_->options.timeout, nullptr).wait();
 }
 
+void MpiComm::waitForAll(const std::function<void()>& tick, std::chrono::milliseconds every) {
+  const std::string what = "waitForAll #" + std::to_string(impl_->seq++);
+  detail::noteActivity(what);
+  MPI_Request req =
+      impl_->start([&](MPI_Request* r) { SLIDETRAIN_MPI_CHECK(MPI_Ibarrier(impl_->comm, r)); });
+  auto last = std::chrono::steady_clock::now();
+  for (;;) {
+    int flag = 0;
+    {
+      std::unique_lock<std::mutex> mpiLock(detail::mpiMutex(), std::defer_lock);
+      if (!detail::mpiThreadMultiple()) mpiLock.lock();
+      const int rc = MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS)
+        detail::throwCallError(__FILE__, __LINE__, ("MPI_Test(" + what + ")").c_str(), detail::mpiErrorString(rc));
+    }
+    if (flag) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (tick && std::chrono::steady_clock::now() - last >= every) {
+      last = std::chrono::steady_clock::now();
+      tick();
+    }
+  }
+}
+
 std::shared_ptr<Comm> makeComm(const std::string& backend, CommOptions options) {
   if (backend == "mpi") return std::make_shared<MpiComm>(options);
   if (backend == "nccl" || backend == "auto") {

@@ -14,6 +14,9 @@ void ensureMpiInitialized();
 /// Rank and size of MPI_COMM_WORLD (1 process without mpirun).
 int worldRank();
 int worldSize();
+/// MPI_COMM_WORLD's size when MPI is running, even if slidetrain's start failed; 1 otherwise.
+/// Never throws (for error paths).
+int mpiWorldSizeNoThrow() noexcept;
 /// Rank of this process among the processes on its node, and their count (MPI_Comm_split_type).
 int localRank();
 int localSize();
@@ -41,6 +44,7 @@ class MpiComm : public Comm {
   void broadcast(at::Tensor& t, int root = 0) override;
   at::Tensor allGather(const at::Tensor& t) override;
   void barrier() override;
+  void waitForAll(const std::function<void()>& tick, std::chrono::milliseconds every) override;
 
  private:
   struct Impl;

@@ -6,6 +6,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -48,6 +51,8 @@ void finalizeAtExit() {
   }
 }
 
+std::string commandLine();
+
 void initOnce() {
   MpiState& s = state();
   s.host = hostName();
@@ -71,14 +76,26 @@ void initOnce() {
   SLIDETRAIN_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &s.size));
 
   const LaunchEnv env = readLaunchEnv();
-  // srun without PMI support starts N singleton MPI worlds: every process would think it is
-  // rank 0 of 1 and train alone. Catch that instead of writing N identical checkpoints.
-  if (env.source != "none" && env.worldSize != s.size)
-    throw DistError(detail::rankHost() + ": launcher (" + env.source + ") says world size " +
-                    std::to_string(env.worldSize) + " but MPI_COMM_WORLD has " +
-                    std::to_string(s.size) +
-                    " processes. HINT: start with mpirun, or srun --mpi=pmix with a PMI-enabled "
-                    "MPI");
+  // srun without PMI support starts N singleton MPI worlds, and a torchrun habit (WORLD_SIZE=N
+  // without an MPI launcher) starts one: every process would think it is rank 0 of 1 and train
+  // alone. Stop at once, showing the commands that start the world asked for.
+  if (env.source != "none" && env.worldSize != s.size) {
+    const std::string cmd = commandLine();
+    const std::string n = std::to_string(env.worldSize);
+    throw DistError(detail::rankHost() + ": launcher (" + env.source + ") says world size " + n +
+                    " but MPI_COMM_WORLD has " + std::to_string(s.size) +
+                    " process" + (s.size == 1 ? "" : "es") +
+                    (s.size == 1 ? " (this process was not started by an MPI launcher, or srun "
+                                   "has no PMI to connect its tasks)" : "") +
+                    ". slidetrain starts its ranks with MPI; run\n  mpirun -np " + n + " " + cmd +
+                    "\nor, in a SLURM allocation,\n  srun -n " + n + " --mpi=pmix " + cmd +
+                    "\n(torchrun's RANK/WORLD_SIZE/LOCAL_RANK are only cross-checked; unset them "
+                    "when not using them)");
+  }
+  if (env.source != "none" && env.rank != s.rank)
+    throw DistError(detail::rankHost() + ": launcher (" + env.source + ") says rank " +
+                    std::to_string(env.rank) + " but MPI_COMM_WORLD says rank " + std::to_string(s.rank) +
+                    "; two processes would train as the same rank. Unset the stale variables");
   // Node-local rank: collective over the world, done here because every process calls
   // ensureMpiInitialized before any other collective (same order on every rank).
   MPI_Comm node;
@@ -90,6 +107,24 @@ void initOnce() {
   if (env.localRank >= 0) s.localRank = env.localRank;  // the launcher's word wins (GPU binding)
   if (env.localSize >= 0) s.localSize = env.localSize;
   detail::startHeartbeat();  // collective: right after the node split, on every rank
+}
+
+/// This process's command line, arguments quoted where the shell would need it.
+std::string commandLine() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string out, arg;
+  auto flush = [&] {
+    const bool plain = !arg.empty() && arg.find_first_of(" \t'\"$`\\*?;&|<>()") == std::string::npos;
+    out += (out.empty() ? "" : " ") + (plain ? arg : "'" + arg + "'");
+    arg.clear();
+  };
+  for (char c : all) {
+    if (c == '\0') flush();
+    else arg += c;
+  }
+  if (!arg.empty()) flush();
+  return out.empty() ? std::string("slidetrain ...") : out;
 }
 
 /// Built when the timeout fires: the heartbeat then knows which peers went silent.
@@ -219,8 +254,18 @@ void pollWithTimeout(const std::function<bool()>& done, const std::string& what,
 }  // namespace detail
 
 void ensureMpiInitialized() {
+  // A failed start (e.g. the launcher's world differs from MPI's) stays failed: every later
+  // call rethrows the same error instead of initialising again.
   static std::once_flag once;
-  std::call_once(once, initOnce);
+  static std::exception_ptr failed;
+  std::call_once(once, [] {
+    try {
+      initOnce();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  });
+  if (failed) std::rethrow_exception(failed);
 }
 
 int worldRank() {
@@ -238,6 +283,14 @@ int localRank() {
 int localSize() {
   ensureMpiInitialized();
   return state().localSize;
+}
+
+int mpiWorldSizeNoThrow() noexcept {
+  int inited = 0, finalized = 0, size = 1;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (inited && !finalized && MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS) size = 1;
+  return size;
 }
 
 void abortJob(const std::string& why, int code) {

@@ -30,6 +30,9 @@ class StrictComm : public Comm {
   /// The gathered tensor is device data too (declared on return).
   at::Tensor allGather(const at::Tensor& t) override;
   void barrier() override { inner_->barrier(); }
+  void waitForAll(const std::function<void()>& tick, std::chrono::milliseconds every) override {
+    inner_->waitForAll(tick, every);
+  }
   void declareDeviceTensor(const at::Tensor& t) override;
 
   /// Tensors declared and still alive (for tests of the contract itself).

@@ -1,6 +1,12 @@
 #include "src/SplitData.h"
 
+#include <chrono>
 #include <cstdio>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+
+#include "distributed/Heartbeat.h"
 
 namespace slidetrain {
 
@@ -17,11 +23,48 @@ SplitData prepareSplit(const Config& cfg, const wsi::Cohort& cohort, const std::
   SplitData d;
   d.split = split;
   std::vector<SlideTiling> tiled;
-  // Rank 0 builds missing cache entries; the others wait, then read them. Every rank sees the
-  // same slides fail, so all agree on what is skipped without extra communication.
-  if (comm.rank() == 0) tiled = tileCohort(cohort, which, ts, /*progress=*/false);
-  comm.barrier();  // collective #1 of prepareSplit, on every rank
-  if (comm.rank() != 0) tiled = tileCohort(cohort, which, ts, /*progress=*/false);
+  const int rank = comm.rank(), world = comm.size();
+  if (world == 1) {
+    tiled = tileCohort(cohort, which, ts, /*progress=*/false);
+  } else {
+    // Sharded: rank r tiles slides r, r + W, r + 2W, ... of the split into the cache (slides
+    // already cached cost a read). Then every rank waits for the others without the collective
+    // timeout (tiling a large cohort may take hours), and builds the merged index from the cache,
+    // so all ranks hold the same patches in the same order. A slide that fails fails the same
+    // way on every rank in the merge (on_bad_slide decides), so all agree on what is skipped.
+    std::vector<size_t> mine;
+    for (size_t k = static_cast<size_t>(rank); k < which.size(); k += static_cast<size_t>(world))
+      mine.push_back(which[k]);
+    const std::string prefix = "rank " + std::to_string(rank) + "/" + std::to_string(world) + " ";
+    std::string error;
+    try {
+      const auto shard = tileCohort(cohort, mine, ts, /*progress=*/true, "", prefix);
+      size_t built = 0;
+      for (const auto& t : shard) built += t.fromCache ? 0 : 1;
+      if (built > 0) {
+        std::printf("%stiled %zu of its %zu %s slides; waiting for the other ranks\n", prefix.c_str(),
+                    built, mine.size(), split.c_str());
+        std::fflush(stdout);
+      }
+    } catch (const std::exception& e) {
+      error = e.what();  // after the wait, so that no rank is left waiting for this one
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    comm.waitForAll([&] {
+      if (rank != 0) return;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("tiling the %s split: rank 0 waited %.0f s for the other ranks (%s)\n", split.c_str(), s,
+                  dist::peerActivity().c_str());
+      std::fflush(stdout);
+    }, std::chrono::seconds(30));
+    at::Tensor failed = at::tensor({error.empty() ? 0.0 : 1.0}, at::kDouble);
+    comm.allReduce(failed, dist::ReduceOp::Max);
+    if (!error.empty()) throw std::runtime_error(error);
+    if (failed.item<double>() > 0)
+      throw std::runtime_error("rank " + std::to_string(rank) + ": another rank failed tiling the " + split +
+                               " split (its message names the slide)");
+    tiled = tileCohort(cohort, which, ts, /*progress=*/false);  // all from the cache now
+  }
 
   for (const auto& t : tiled) {
     const auto& e = cohort.slides[t.cohortIndex];

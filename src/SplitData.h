@@ -21,8 +21,10 @@ struct SplitData {
   std::vector<std::string> skipped;  ///< "slide_id: reason" of slides left out
 };
 
-/// Tiles (rank 0 first, then the others read its cache) and flattens the patches of `split`.
-/// Collective: calls comm.barrier() once, in the same order on every rank.
+/// Tiles and flattens the patches of `split`. Several ranks share the tiling (slide k on rank
+/// k mod W, into the cache), wait for each other without the collective timeout (rank 0 reports
+/// every 30 s what the others do), then read the merged index from the cache. Collective: one
+/// waitForAll and one all-reduce, in the same order on every rank.
 SplitData prepareSplit(const Config& cfg, const wsi::Cohort& cohort, const std::string& split,
                        dist::Comm& comm);
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "distributed/Heartbeat.h"
 #include "wsi/Annotations.h"
 #include "wsi/Errors.h"
 #include "wsi/Slide.h"
@@ -223,7 +224,7 @@ std::string tilingSummary(const wsi::Cohort& cohort, const std::vector<SlideTili
 
 std::vector<SlideTiling> tileCohort(const wsi::Cohort& cohort, const std::vector<size_t>& which,
                                     const TilingSettings& s, bool progress,
-                                    const std::string& qcDir) {
+                                    const std::string& qcDir, const std::string& linePrefix) {
   std::vector<SlideTiling> out(which.size());
   std::atomic<size_t> next{0};
   std::mutex printMu;
@@ -245,7 +246,10 @@ std::vector<SlideTiling> tileCohort(const wsi::Cohort& cohort, const std::vector
       }
       std::lock_guard<std::mutex> lk(printMu);
       ++done;
-      if (progress) {
+      // What the other ranks' heartbeat reports show while they wait for this one.
+      dist::noteWork("tiling " + std::to_string(done) + "/" + std::to_string(which.size()) + " slides");
+      if (progress && !(out[k].fromCache && !linePrefix.empty())) {
+        std::printf("%s", linePrefix.c_str());
         const auto& r = out[k];
         const auto& e = cohort.slides[i];
         if (r.ok) {

@@ -54,9 +54,11 @@ SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings&
 
 /// Tiles the given cohort entries with `s.threads` threads; bad slides are skipped (reported in
 /// the result) or rethrown according to s.skipBadSlides. `progress` prints a line per slide.
+/// `linePrefix` (e.g. "rank 1/4 ") starts each progress line; with one, slides found in the
+/// cache print no line (sharded tiling inside train: only real work is reported).
 std::vector<SlideTiling> tileCohort(const wsi::Cohort& cohort, const std::vector<size_t>& which,
                                     const TilingSettings& s, bool progress,
-                                    const std::string& qcDir = "");
+                                    const std::string& qcDir = "", const std::string& linePrefix = "");
 
 /// "skipped: <id> (<path>): <reason>" per skipped slide, then the summary line
 /// "tiled K/N slides (C from cache), P patches, S skipped; cache <dir>".

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   } catch (const std::exception& e) {
-    if (slidetrain::dist::worldSize() > 1)
+    // Without rethrowing a failed start (the error being reported may be that one).
+    if (slidetrain::dist::mpiWorldSizeNoThrow() > 1)
       slidetrain::dist::abortJob(std::string("error: ") + e.what(), 1);
     std::fprintf(stderr, "slidetrain: error: %s\n", e.what());
     return 1;
