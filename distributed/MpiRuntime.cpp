@@ -159,7 +159,10 @@ struct Watchdog {
         if (it->second.deadline < first->second.deadline) first = it;
       if (std::chrono::steady_clock::now() >= first->second.deadline)
         abortJob(timedOut(first->second.what, first->second.timeout));  // never returns
-      cv.wait_until(lock, first->second.deadline);
+      // A copy: wait_until reads its time_point again after waking, and ~Deadline may erase the
+      // entry while the lock is released (heap-use-after-free found by AddressSanitizer).
+      const auto until = first->second.deadline;
+      cv.wait_until(lock, until);
     }
   }
 };
