@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup: installs missing Debian packages, then configures and builds Release in build/.
 # Usage: launch/setup.sh            (BUILD_DIR, BUILD_TYPE and JOBS may be set in the environment)
+#        launch/setup.sh --packages [NAME...]  (only install the missing packages of the list,
+#                                   or of the NAMEs; tests/e2e/slurm_test.sh: slurm-wlm munge)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -11,7 +13,14 @@ PACKAGES=(build-essential cmake pkg-config ccache
   libtorch-dev libopenmpi-dev openmpi-bin
   libopenslide-dev openslide-tools libvips-dev libvips-tools libyaml-cpp-dev libgtest-dev
   libtiff-dev libjpeg62-turbo-dev
-  python3-torch python3-openslide python3-numpy strace)
+  python3-torch python3-openslide python3-numpy strace
+  slurm-wlm munge)  # a one-node SLURM for tests/e2e/slurm_test.sh
+
+ONLY_PACKAGES=0
+if [[ "${1:-}" == --packages ]]; then
+  ONLY_PACKAGES=1; shift
+  (($#)) && PACKAGES=("$@")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -29,6 +38,7 @@ if ((${#missing[@]})); then
     exit 1
   fi
 fi
+((ONLY_PACKAGES)) && exit 0
 
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
