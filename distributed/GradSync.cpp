@@ -375,4 +375,10 @@ void GradSync::broadcastBuffers() {
 
 size_t GradSync::numBuckets() const { return impl_->buckets.size(); }
 
+std::vector<int64_t> GradSync::bucketElements() const {
+  std::vector<int64_t> out;
+  for (const auto& b : impl_->buckets) out.push_back(b.flat.numel());
+  return out;
+}
+
 }  // namespace slidetrain::dist

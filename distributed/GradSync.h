@@ -63,6 +63,8 @@ class GradSync {
   /// dtype on the device plane (PyTorch DDP's broadcast_buffers). Collective.
   void broadcastBuffers();
   size_t numBuckets() const;
+  /// Elements of each bucket, in launch order (benchmarks compare against the same sizes).
+  std::vector<int64_t> bucketElements() const;
 
  private:
   struct Impl;

@@ -16,8 +16,9 @@ static_assert(std::atomic<int>::is_always_lock_free);
 
 extern "C" void onPreemptSignal(int sig) {
   int expected = 0;
-  if (!received.compare_exchange_strong(expected, sig) && sig == SIGTERM) {
-    // Second SIGTERM: the user (or the scheduler) insists; die as the default action would.
+  if (!received.compare_exchange_strong(expected, sig) && sig == SIGTERM && expected == SIGTERM) {
+    // Second SIGTERM: the user insists; die as the default action would. A SIGTERM after a
+    // SIGUSR1 (SLURM's time-limit warning, then the limit itself) lets the checkpoint finish.
     std::signal(SIGTERM, SIG_DFL);
     std::raise(SIGTERM);
   }

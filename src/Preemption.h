@@ -5,7 +5,8 @@
 // same step), rank 0 writes checkpoints/last.pt at that step, and the program exits with
 // kExitPreempted, which launch/slurm.sbatch turns into `scontrol requeue`; train.resume: auto
 // continues from there, bit-identical to a run that was never interrupted. A second SIGTERM
-// while the first is being honoured ends the process at once (the default action).
+// while the first is being honoured ends the process at once (the default action); a SIGTERM
+// after a SIGUSR1 does not (SLURM: the time-limit warning, then the limit itself).
 #include <string>
 
 namespace slidetrain {
