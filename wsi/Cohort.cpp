@@ -66,6 +66,10 @@ std::string quoteCsv(const std::string& s) {
 Cohort Cohort::read(const std::string& csvPath, bool requireLabels) {
   std::ifstream in(csvPath);
   if (!in) throw DataError("cannot read cohort '" + csvPath + "': " + std::strerror(errno));
+  return parse(in, csvPath, requireLabels);
+}
+
+Cohort Cohort::parse(std::istream& in, const std::string& csvPath, bool requireLabels) {
   const fs::path folder = fs::absolute(fs::path(csvPath)).parent_path();
   std::string line;
   int lineNo = 0;
@@ -145,11 +149,16 @@ Cohort Cohort::read(const std::string& csvPath, bool requireLabels) {
 }
 
 void Cohort::write(const std::string& csvPath) const {
-  const bool anyMpp = std::any_of(slides.begin(), slides.end(), [](auto& e) { return e.mpp; });
   std::ofstream out(csvPath);
   if (!out) throw DataError("cannot write cohort '" + csvPath + "': " + std::strerror(errno));
+  write(out);
+  if (!out.flush()) throw DataError("cannot write cohort '" + csvPath + "': write failed");
+}
+
+void Cohort::write(std::ostream& out) const {
+  const bool anyMpp = std::any_of(slides.begin(), slides.end(), [](auto& e) { return e.mpp; });
   out << "slide_id,path,label,split,patient_id" << (anyMpp ? ",mpp" : "") << "\n";
-  out.precision(17);
+  const auto precision = out.precision(17);  // mpp exactly as read
   for (const auto& e : slides) {
     out << quoteCsv(e.slideId) << ',' << quoteCsv(e.path) << ',' << quoteCsv(e.label) << ','
         << quoteCsv(e.split) << ',' << quoteCsv(e.patientId);
@@ -159,7 +168,7 @@ void Cohort::write(const std::string& csvPath) const {
     }
     out << "\n";
   }
-  if (!out.flush()) throw DataError("cannot write cohort '" + csvPath + "': write failed");
+  out.precision(precision);
 }
 
 std::vector<size_t> Cohort::indicesOfSplit(const std::string& split) const {
