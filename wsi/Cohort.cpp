@@ -74,6 +74,7 @@ Cohort Cohort::parse(std::istream& in, const std::string& csvPath, bool requireL
   std::string line;
   int lineNo = 0;
   std::map<std::string, size_t> col;
+  size_t headerFields = 0;  // repeated unknown names (notes, "") are one entry of col
   const char* required[] = {"slide_id", "path", "label"};
   const std::set<std::string> known = {"slide_id", "path", "label", "split", "patient_id", "mpp"};
   Cohort cohort;
@@ -85,6 +86,7 @@ Cohort Cohort::parse(std::istream& in, const std::string& csvPath, bool requireL
     const std::string where = csvPath + ":" + std::to_string(lineNo);
     const auto fields = splitCsv(line, where);
     if (col.empty()) {  // header
+      headerFields = fields.size();
       for (size_t i = 0; i < fields.size(); ++i) {
         const std::string name = fields[i];
         if (known.count(name) && col.count(name))
@@ -98,8 +100,8 @@ Cohort Cohort::parse(std::istream& in, const std::string& csvPath, bool requireL
                           "e.g. slide_id,path,label[,split][,patient_id][,mpp]");
       continue;
     }
-    if (fields.size() != col.size())
-      throw DataError(where + ": expected " + std::to_string(col.size()) + " fields as in the "
+    if (fields.size() != headerFields)
+      throw DataError(where + ": expected " + std::to_string(headerFields) + " fields as in the "
                       "header, got " + std::to_string(fields.size()));
     auto get = [&](const char* name) -> std::string {
       auto it = col.find(name);
