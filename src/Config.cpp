@@ -127,7 +127,15 @@ void walk(const YAML::Node& n, const std::string& prefix, const std::string& ori
 }  // namespace
 
 Config::Config() {
-  for (const auto& s : configSchema()) values_[s.key] = YAML::Load(s.defaultYaml);
+  // The defaults are parsed once; each Config gets its own clones (see operator=).
+  static const std::map<std::string, YAML::Node> defaults = [] {
+    std::map<std::string, YAML::Node> d;
+    // Assigned, not emplaced: Node::operator= creates the node an empty default ("") lacks,
+    // without which it would emit nothing at all in toYaml().
+    for (const auto& s : configSchema()) d[s.key] = YAML::Load(s.defaultYaml);
+    return d;
+  }();
+  for (const auto& [k, v] : defaults) values_.emplace(k, YAML::Clone(v));
 }
 
 void Config::set(const std::string& key, const YAML::Node& value, const std::string& where) {

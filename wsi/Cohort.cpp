@@ -66,10 +66,15 @@ std::string quoteCsv(const std::string& s) {
 Cohort Cohort::read(const std::string& csvPath, bool requireLabels) {
   std::ifstream in(csvPath);
   if (!in) throw DataError("cannot read cohort '" + csvPath + "': " + std::strerror(errno));
+  return parse(in, csvPath, requireLabels);
+}
+
+Cohort Cohort::parse(std::istream& in, const std::string& csvPath, bool requireLabels) {
   const fs::path folder = fs::absolute(fs::path(csvPath)).parent_path();
   std::string line;
   int lineNo = 0;
   std::map<std::string, size_t> col;
+  size_t headerFields = 0;  // repeated unknown names (notes, "") are one entry of col
   const char* required[] = {"slide_id", "path", "label"};
   const std::set<std::string> known = {"slide_id", "path", "label", "split", "patient_id", "mpp"};
   Cohort cohort;
@@ -81,6 +86,7 @@ Cohort Cohort::read(const std::string& csvPath, bool requireLabels) {
     const std::string where = csvPath + ":" + std::to_string(lineNo);
     const auto fields = splitCsv(line, where);
     if (col.empty()) {  // header
+      headerFields = fields.size();
       for (size_t i = 0; i < fields.size(); ++i) {
         const std::string name = fields[i];
         if (known.count(name) && col.count(name))
@@ -94,8 +100,8 @@ Cohort Cohort::read(const std::string& csvPath, bool requireLabels) {
                           "e.g. slide_id,path,label[,split][,patient_id][,mpp]");
       continue;
     }
-    if (fields.size() != col.size())
-      throw DataError(where + ": expected " + std::to_string(col.size()) + " fields as in the "
+    if (fields.size() != headerFields)
+      throw DataError(where + ": expected " + std::to_string(headerFields) + " fields as in the "
                       "header, got " + std::to_string(fields.size()));
     auto get = [&](const char* name) -> std::string {
       auto it = col.find(name);
@@ -145,11 +151,16 @@ Cohort Cohort::read(const std::string& csvPath, bool requireLabels) {
 }
 
 void Cohort::write(const std::string& csvPath) const {
-  const bool anyMpp = std::any_of(slides.begin(), slides.end(), [](auto& e) { return e.mpp; });
   std::ofstream out(csvPath);
   if (!out) throw DataError("cannot write cohort '" + csvPath + "': " + std::strerror(errno));
+  write(out);
+  if (!out.flush()) throw DataError("cannot write cohort '" + csvPath + "': write failed");
+}
+
+void Cohort::write(std::ostream& out) const {
+  const bool anyMpp = std::any_of(slides.begin(), slides.end(), [](auto& e) { return e.mpp; });
   out << "slide_id,path,label,split,patient_id" << (anyMpp ? ",mpp" : "") << "\n";
-  out.precision(17);
+  const auto precision = out.precision(17);  // mpp exactly as read
   for (const auto& e : slides) {
     out << quoteCsv(e.slideId) << ',' << quoteCsv(e.path) << ',' << quoteCsv(e.label) << ','
         << quoteCsv(e.split) << ',' << quoteCsv(e.patientId);
@@ -159,7 +170,7 @@ void Cohort::write(const std::string& csvPath) const {
     }
     out << "\n";
   }
-  if (!out.flush()) throw DataError("cannot write cohort '" + csvPath + "': write failed");
+  out.precision(precision);
 }
 
 std::vector<size_t> Cohort::indicesOfSplit(const std::string& split) const {

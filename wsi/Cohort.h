@@ -2,6 +2,7 @@
 // Cohort CSV: slide_id,path,label[,split][,patient_id][,mpp]. Relative paths are resolved against
 // the CSV's folder. Labels are class names; their sorted order gives class indices unless an
 // explicit order is set (setClassOrder: the last class is the positive one of binary metrics).
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,7 +26,11 @@ struct Cohort {
   /// (prediction) the label column may be missing or empty: such slides have labelIndex -1 and
   /// `classes` holds the labels that do appear.
   static Cohort read(const std::string& csvPath, bool requireLabels = true);
+  /// The same from a stream: `csvPath` names the file in errors and anchors relative paths.
+  static Cohort parse(std::istream& in, const std::string& csvPath, bool requireLabels = true);
   void write(const std::string& csvPath) const;
+  /// The CSV that write() puts in the file.
+  void write(std::ostream& out) const;
   /// Slides of `split` ("all": every slide).
   std::vector<size_t> indicesOfSplit(const std::string& split) const;
   size_t unlabelledCount() const;

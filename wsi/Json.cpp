@@ -2,6 +2,7 @@
 // the stack; \u escapes are decoded to UTF-8 (surrogate pairs included).
 #include "wsi/Json.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -88,16 +89,41 @@ class Parser {
       v.type = JsonValue::Type::Bool;
     } else if (consume("null")) {
     } else if (c == '-' || (c >= '0' && c <= '9')) {
-      const char* begin = s_.c_str() + i_;
-      char* end = nullptr;
       v.type = JsonValue::Type::Number;
-      v.number = std::strtod(begin, &end);
-      if (end == begin) fail("bad number");
-      i_ += size_t(end - begin);
+      v.number = number();
     } else {
       fail(std::string("unexpected character '") + c + "'");
     }
     return v;
+  }
+
+  /// A number as RFC 8259 writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, and finite.
+  /// strtod alone also took "-nan", "-inf", hex and 1e999 (infinite coordinates).
+  double number() {
+    auto digit = [&](size_t k) { return k < s_.size() && s_[k] >= '0' && s_[k] <= '9'; };
+    size_t j = i_;
+    if (s_[j] == '-') ++j;
+    if (!digit(j)) fail("bad number");
+    if (s_[j] == '0') {
+      ++j;  // no leading zeros
+    } else {
+      while (digit(j)) ++j;
+    }
+    if (j < s_.size() && s_[j] == '.') {
+      if (!digit(++j)) fail("bad number: expected a digit after '.'");
+      while (digit(j)) ++j;
+    }
+    if (j < s_.size() && (s_[j] == 'e' || s_[j] == 'E')) {
+      ++j;
+      if (j < s_.size() && (s_[j] == '+' || s_[j] == '-')) ++j;
+      if (!digit(j)) fail("bad number: expected a digit in the exponent");
+      while (digit(j)) ++j;
+    }
+    const std::string text = s_.substr(i_, j - i_);
+    const double d = std::strtod(text.c_str(), nullptr);
+    if (!std::isfinite(d)) fail("number " + text + " is out of range");
+    i_ = j;
+    return d;
   }
 
   unsigned hex4() {

@@ -91,6 +91,9 @@ struct PatchIndex {
   void save(const std::string& file) const;
   /// Reads and validates (magic, version, sizes, checksum); throws DataError naming the file.
   static PatchIndex load(const std::string& file);
+  /// The bytes save() writes, and load() from bytes (`file` names them in errors).
+  std::vector<char> serialize() const;
+  static PatchIndex parse(const std::vector<char>& bytes, const std::string& file);
   /// CSV: slide_id,x,y,level,size,tissue,label,read_size (x, y in level-0 pixels).
   void writeCsv(const std::string& file, const std::string& slideId) const;
 };

@@ -84,7 +84,7 @@ class Reader {
 
 }  // namespace
 
-void PatchIndex::save(const std::string& file) const {
+std::vector<char> PatchIndex::serialize() const {
   Writer w;
   w.putBytes(detail::kPatchIndexMagic, sizeof detail::kPatchIndexMagic);
   w.put(detail::kPatchIndexVersion);
@@ -100,7 +100,11 @@ void PatchIndex::save(const std::string& file) const {
   w.put(uint64_t(patches.size()));
   for (const auto& p : patches) w.put(p.x), w.put(p.y), w.put(p.tissue), w.put(p.label);
   w.put(detail::fnv1a(w.bytes().data(), w.bytes().size()));
+  return std::move(w.bytes());
+}
 
+void PatchIndex::save(const std::string& file) const {
+  const std::vector<char> bytes = serialize();
   namespace fs = std::filesystem;
   const fs::path target(file);
   std::error_code ec;
@@ -111,7 +115,7 @@ void PatchIndex::save(const std::string& file) const {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw DataError("cannot write patch index '" + file + "' (temporary '" + tmp + "')");
-    out.write(w.bytes().data(), std::streamsize(w.bytes().size()));
+    out.write(bytes.data(), std::streamsize(bytes.size()));
     if (!out.flush()) throw DataError("cannot write patch index '" + file + "': write failed");
   }
   fs::rename(tmp, target, ec);
@@ -124,7 +128,11 @@ void PatchIndex::save(const std::string& file) const {
 PatchIndex PatchIndex::load(const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw DataError("cannot read patch index '" + file + "'");
-  std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse(buf, file);
+}
+
+PatchIndex PatchIndex::parse(const std::vector<char>& buf, const std::string& file) {
   const size_t magicLen = sizeof detail::kPatchIndexMagic;
   if (buf.size() < magicLen + 4 || std::memcmp(buf.data(), detail::kPatchIndexMagic, magicLen))
     throw DataError("'" + file + "' is not a slidetrain patch index (bad magic)");

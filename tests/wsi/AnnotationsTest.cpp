@@ -80,6 +80,36 @@ TEST(AnnotationsTest, BadFilesNameFileAndPosition) {
       "coordinates":[[[0,0],[1,1]]]},"properties":{"classification":{"name":"x"}}})", "f"),
                DataError);
   EXPECT_THROW(Annotations::parseGeoJson(R"({"type":"Topology"})", "f"), DataError);
+  // Numbers as RFC 8259 writes them, and finite: strtod alone took 1e999 (an infinite vertex,
+  // found by the geojson fuzz target), -nan, -inf and hex.
+  const std::vector<std::pair<std::string, std::string>> numbers = {
+      {"1e999", "1:23: invalid JSON: number 1e999 is out of range"},
+      {"-1E+400", "1:23: invalid JSON: number -1E\\+400 is out of range"},
+      {"-nan", "1:23: invalid JSON: bad number"},
+      {"-Infinity", "1:23: invalid JSON: bad number"},
+      {"0x10", "1:24: invalid JSON: expected ',' or ']'"},
+      {"01", "1:24: invalid JSON: expected ',' or ']'"},
+      {"1.", "1:23: invalid JSON: bad number: expected a digit after '.'"},
+      {"2e", "1:23: invalid JSON: bad number: expected a digit in the exponent"},
+      {"+1", "1:23: invalid JSON: unexpected character '\\+'"},
+  };
+  for (const auto& [number, pattern] : numbers) {
+    const std::string text = R"({"coordinates": [[[0, )" + number + "]]]}";
+    std::string message;
+    try {
+      Annotations::parseGeoJson(text, "n.geojson");
+    } catch (const DataError& e) {
+      message = e.what();
+    }
+    EXPECT_TRUE(std::regex_search(message, std::regex("^n\\.geojson:" + pattern)))
+        << text << " -> " << message;
+  }
+  EXPECT_EQ(Annotations::parseGeoJson(
+                R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":
+                    [[[-0,0],[1.5e3,0E0],[0.25,-1e-400]]]},
+                    "properties":{"classification":{"name":"t"}}})", "ok")
+                .polygons()[0].rings[0][1][0],
+            1500.0);
   EXPECT_THROW(Annotations::readGeoJson("/nonexistent/a.geojson"), DataError);
 }
 

@@ -100,6 +100,27 @@ TEST(CohortTest, LabelsAreOptionalForPrediction) {
   EXPECT_THROW(Cohort::read(bare), DataError);
 }
 
+TEST(CohortTest, RepeatedUnknownHeaderColumnsAreCounted) {
+  // Spreadsheets export empty trailing header cells ("label,,") and notes columns may repeat:
+  // rows are checked against the header's field count, not its distinct names. (Found by the
+  // cohort fuzz target: a row as long as the distinct names was accepted and its mpp read past
+  // the row's fields.)
+  TempDir dir;
+  const std::string csv = dir.file("cohort.csv");
+  writeText(csv, "slide_id,path,label,,notes,notes,mpp\nA,a.svs,tumor,,x,y,0.5\n");
+  const Cohort c = Cohort::read(csv);
+  ASSERT_EQ(c.slides.size(), 1u);
+  EXPECT_EQ(*c.slides[0].mpp, 0.5);
+  writeText(csv, "slide_id,path,,s,,mpp\nS,s,,,\n");
+  try {
+    Cohort::read(csv, /*requireLabels=*/false);
+    ADD_FAILURE() << "a short row was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("cohort.csv:2: expected 6 fields as in the header, got 5"),
+              std::string::npos) << e.what();
+  }
+}
+
 TEST(CohortTest, ErrorsNameFileLineAndColumn) {
   struct Case {
     std::string text, pattern;
