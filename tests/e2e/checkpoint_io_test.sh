@@ -3,7 +3,7 @@
 # 1. Durable: every checkpoint (last.pt, best.pt) and weights.pt is written to NAME.tmp, which is
 #    fsync'ed, renamed to NAME, and then the folder is fsync'ed - read off strace.
 # 2. Rank 0 reads the checkpoint on resume and broadcasts it: two ranks in different working
-#    folders (mpirun MPMD, relative run_dir), so only rank 0's run_dir holds last.pt. The resumed
+#    folders (relative run_dir), so only rank 0's run_dir holds last.pt. The resumed
 #    run must match a run that was never interrupted, bit for bit (today every rank reads
 #    run_dir/checkpoints/last.pt itself: rank 1 would start over and the job would hang).
 # Usage: checkpoint_io_test.sh <slidetrain binary> <source dir>
@@ -55,19 +55,25 @@ print("last.pt and weights.pt: fsync(tmp) < rename < fsync(folder)")
 PY
 
 # 2. Resume from rank 0's file only.
-mkdir -p "$W/a" "$W/b"
-mpmd() {  # rank 0 in $W/a, rank 1 in $W/b, run_dir=run (relative)
-  mpirun --oversubscribe --bind-to none -np 1 -wdir "$W/a" "$BIN" train "${ARGS[@]}" run_dir=run "$@" : \
-         -np 1 -wdir "$W/b" "$BIN" train "${ARGS[@]}" run_dir=run "$@"
+mkdir -p "$W/r0" "$W/r1"
+# Each rank in its own working folder (not mpirun's MPMD `A : B` form: OpenMPI 5.0's prterun,
+# Debian trixie's, crashes on it).
+cat > "$W/in_rank_dir.sh" <<SH
+#!/usr/bin/env bash
+cd "$W/r\$OMPI_COMM_WORLD_RANK" && exec "\$@"
+SH
+chmod +x "$W/in_rank_dir.sh"
+mpmd() {  # rank 0 in $W/r0, rank 1 in $W/r1, run_dir=run (relative)
+  mpirun -np 2 --oversubscribe --bind-to none "$W/in_rank_dir.sh" "$BIN" train "${ARGS[@]}" run_dir=run "$@"
 }
 mpirun -np 2 --oversubscribe --bind-to none "$BIN" train "${ARGS[@]}" train.epochs=2 "run_dir=$W/ref" \
   > "$W/ref.log" 2>&1 || { cat "$W/ref.log"; fail "uninterrupted run"; }
 mpmd train.epochs=1 > "$W/e1.log" 2>&1 || { cat "$W/e1.log"; fail "first epoch"; }
-[[ -f "$W/a/run/checkpoints/last.pt" && ! -e "$W/b/run/checkpoints/last.pt" ]] ||
+[[ -f "$W/r0/run/checkpoints/last.pt" && ! -e "$W/r1/run/checkpoints/last.pt" ]] ||
   fail "expected last.pt in rank 0's run_dir only"
 mpmd train.epochs=2 > "$W/e2.log" 2>&1 || { cat "$W/e2.log"; fail "resume with last.pt on rank 0 only"; }
 grep -q "resumed from run/checkpoints/last.pt: epoch 2" "$W/e2.log" || { cat "$W/e2.log"; fail "did not resume"; }
-"$PY" - "$W/ref/weights.pt" "$W/a/run/weights.pt" <<'PY' || fail "resumed weights differ"
+"$PY" - "$W/ref/weights.pt" "$W/r0/run/weights.pt" <<'PY' || fail "resumed weights differ"
 import sys, torch
 a, b = torch.load(sys.argv[1]), torch.load(sys.argv[2])
 bad = [k for k in a if not torch.equal(a[k], b[k])]
