@@ -19,22 +19,7 @@ JOBS="${JOBS:-$(nproc)}"
 PACKAGES=(build-essential cmake pkg-config ccache libasan8 libubsan1
   libtorch-dev libopenmpi-dev openmpi-bin
   libopenslide-dev libvips-dev libyaml-cpp-dev libgtest-dev libtiff-dev libjpeg62-turbo-dev)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -eq 0 ]]; then
-    echo "sanitize: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  else
-    echo "sanitize: missing Debian packages; run:" >&2
-    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+"$ROOT/launch/setup.sh" --packages "${PACKAGES[@]}"  # installs the missing ones only
 
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
