@@ -36,8 +36,6 @@ void installPreemptionHandlers() {
   sigaction(SIGUSR1, &sa, nullptr);
 }
 
-int preemptionSignal() { return received.load(); }
-
 int agreePreemption(dist::Comm& host, int* fromRank) {
   const int sig = received.load();
   if (host.size() <= 1) {

@@ -20,8 +20,6 @@ constexpr int kExitPreempted = 75;
 
 /// Installs the SIGTERM and SIGUSR1 handlers (idempotent; the trainer calls it).
 void installPreemptionHandlers();
-/// The signal number this process received (0: none).
-int preemptionSignal();
 /// Collective over `host` (every rank, at the same step): the signal when any rank received one,
 /// else 0; `fromRank` gets the lowest rank that did. Without other ranks, no communication.
 int agreePreemption(dist::Comm& host, int* fromRank = nullptr);

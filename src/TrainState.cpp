@@ -112,11 +112,6 @@ CheckpointFile shareResumeCheckpoint(const std::string& resume, const std::strin
   return f;
 }
 
-TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
-                          torch::optim::Optimizer& optimizer) {
-  return loadTrainState(readCheckpointFile(path), model, optimizer);
-}
-
 TrainState loadTrainState(const CheckpointFile& file, torch::nn::Module& model,
                           torch::optim::Optimizer& optimizer) {
   const std::string& path = file.path;
@@ -155,8 +150,6 @@ TrainState loadTrainState(const CheckpointFile& file, torch::nn::Module& model,
   }
   return s;
 }
-
-TrainState peekTrainState(const std::string& path) { return peekTrainState(readCheckpointFile(path)); }
 
 TrainState peekTrainState(const CheckpointFile& file) {
   const std::string& path = file.path;

@@ -53,13 +53,10 @@ void saveTrainState(const std::string& path, torch::nn::Module& model,
 /// Throws std::runtime_error naming the file.
 TrainState loadTrainState(const CheckpointFile& file, torch::nn::Module& model,
                           torch::optim::Optimizer& optimizer);
-TrainState loadTrainState(const std::string& path, torch::nn::Module& model,
-                          torch::optim::Optimizer& optimizer);
 
 /// Epoch, stream position and fingerprint of a training checkpoint without loading the rest (to
 /// check it and prepare the model, e.g. unfreeze layers, before the optimizer is built).
 TrainState peekTrainState(const CheckpointFile& file);
-TrainState peekTrainState(const std::string& path);
 
 /// The checkpoint to resume from for train.resume (`auto`: <run_dir>/checkpoints/last.pt when it
 /// exists; `none`; or a path, which must exist). Empty: start fresh.
