@@ -12,10 +12,10 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
-#include "src/Amp.h"
-#include "src/Loss.h"
-#include "src/ModelZoo.h"
-#include "src/Optim.h"
+#include "src/train/Amp.h"
+#include "src/train/Loss.h"
+#include "src/models/ModelZoo.h"
+#include "src/train/Optim.h"
 
 namespace slidetrain::bench {
 

@@ -32,11 +32,11 @@
 #include "bench/BenchStep.h"
 #include "distributed/MpiComm.h"
 #include "distributed/Sampler.h"
-#include "src/BatchTensor.h"
-#include "src/Config.h"
-#include "src/Runtime.h"
-#include "src/Settings.h"
-#include "src/SplitData.h"
+#include "src/data/BatchTensor.h"
+#include "src/runtime/Runtime.h"
+#include "src/config/Settings.h"
+#include "src/data/SplitData.h"
+#include "src/data/StreamOptions.h"
 #include "wsi/Cohort.h"
 #include "wsi/PatchStream.h"
 
@@ -120,13 +120,12 @@ int stream(const Args& a, const at::Device& device) {
   const std::string model = a.get("model", "resnet50");
   const int size = a.num("size", 224), batch = a.num("batch", 64), steps = a.num("steps", 20);
   const AmpMode amp = parseAmpMode(a.get("amp", "off"));
-  Config cfg;
-  cfg.applyOverrides({"cohort=" + a.get("cohort", ""), "cache_dir=" + a.get("cache", ""),
+  const Settings cfg = Settings::defaults({"cohort=" + a.get("cohort", ""), "cache_dir=" + a.get("cache", ""),
                       "tiling.level=0", "tiling.patch_size=" + std::to_string(size),
                       "tiling.min_tissue=0.3", "data.workers=" + std::to_string(a.num("workers", 8))});
-  const wsi::Cohort cohort = wsi::Cohort::read(cfg.getString("cohort"));
+  const wsi::Cohort cohort = wsi::Cohort::read(cfg.run.cohort);
   auto host = dist::makeComm("mpi");
-  SplitData data = prepareSplit(cfg, cohort, "train", *host);
+  SplitData data = prepareSplit(cfg.tiling, cohort, "train", *host);
   if (data.samples.size() < static_cast<size_t>(batch))
     throw std::runtime_error("stream: the cohort has only " + std::to_string(data.samples.size()) +
                              " patches; need at least one batch of " + std::to_string(batch));
@@ -140,7 +139,8 @@ int stream(const Args& a, const at::Device& device) {
       batches.push_back(std::move(b));
     }
   }
-  wsi::StreamOptions so = streamOptionsFromConfig(cfg, 1);
+  wsi::StreamOptions so = streamOptions(cfg.data, cfg.run.skipBadSlides,
+                                       threadPlanFor(cfg.train, cfg.data, device.is_cuda(), 1).workers);
   so.pixelAllocator = pixelAllocatorFor(device);
   wsi::PatchStream ps(data.paths, so, {}, data.slideOptions);
   ps.start(batches);

@@ -37,13 +37,14 @@
 
 #include "bench/BenchStep.h"
 #include "distributed/Sampler.h"
-#include "src/BatchTensor.h"
-#include "src/Config.h"
-#include "src/Loss.h"
-#include "src/ModelZoo.h"
-#include "src/Optim.h"
-#include "src/Settings.h"
-#include "src/Tiling.h"
+#include "src/data/BatchTensor.h"
+#include "src/train/Loss.h"
+#include "src/models/ModelZoo.h"
+#include "src/train/Optim.h"
+#include "src/config/Settings.h"
+#include "src/data/StreamOptions.h"
+#include "src/data/Tiling.h"
+#include "src/runtime/Runtime.h"
 #include "wsi/Augment.h"
 #include "wsi/Cohort.h"
 #include "wsi/PatchStream.h"
@@ -132,9 +133,8 @@ void streamBench(const std::string& cacheDir, int threads) {
     std::printf("generated %s in %.1f s\n", dir.c_str(), since(t0));
   }
   const wsi::Cohort cohort = wsi::Cohort::read(dir + "/cohort.csv");
-  Config cfg;
-  cfg.applyOverrides({"cache_dir=" + dir + "/cache", "tiling.patch_size=128"});
-  const TilingSettings ts = TilingSettings::fromConfig(cfg);
+  const Settings cfg = Settings::defaults({"cache_dir=" + dir + "/cache", "tiling.patch_size=128"});
+  const TilingSettings& ts = cfg.tiling;
   std::vector<size_t> all(cohort.slides.size());
   std::iota(all.begin(), all.end(), size_t(0));
   const auto tiles = tileCohort(cohort, all, ts, /*progress=*/false);
@@ -164,12 +164,13 @@ void streamBench(const std::string& cacheDir, int threads) {
   for (size_t i = 0; i + batch <= samples.size() && batches.size() < 40; i += batch)
     batches.emplace_back(samples.begin() + long(i), samples.begin() + long(i + batch));
 
-  const wsi::AugmentOptions aug = augmentFromConfig(cfg);
-  const Normalization norm = normFromConfig(cfg);
+  const wsi::AugmentOptions aug = cfg.augment;
+  const Normalization norm = normalization(cfg.data);
   wsi::PatchTransform transform = [&aug](wsi::RgbImage& img, const wsi::PatchRequest& r) {
     if (aug.any()) wsi::augmentPatch(img, aug, dist::mixSeed(1, 0, uint64_t(r.id), 0xA06));
   };
-  const wsi::StreamOptions streamOpts = streamOptionsFromConfig(cfg, 1);
+  const wsi::StreamOptions streamOpts = streamOptions(
+      cfg.data, cfg.run.skipBadSlides, threadPlanFor(cfg.train, cfg.data, false, 1).workers);
   std::printf("stream: %zu slides, %zu patches of 128 px (first %zu batches of %d), %d stream workers, "
               "%d torch threads, default augmentation\n",
               paths.size(), samples.size(), batches.size(), batch, streamOpts.workers, threads);

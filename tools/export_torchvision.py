@@ -7,7 +7,7 @@ model.pretrained.
 
 Needs, on your side: PyTorch and torchvision (>= 0.13, for weights="DEFAULT") and internet
 access the first time (torchvision downloads the weights into ~/.cache/torch/hub). slidetrain
-itself needs neither: it reads the file written here with its own reader (src/Checkpoint.cpp).
+itself needs neither: it reads the file written here with its own reader (src/train/Checkpoint.cpp).
 
 What it writes: torch.save(model.state_dict(), out) in PyTorch's zip format, with torchvision's
 parameter names, which are slidetrain's for these models (docs/models.md). By default the

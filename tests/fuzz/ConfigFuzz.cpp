@@ -1,4 +1,4 @@
-// Fuzz target: the YAML config and `key=value` overrides (src/Config.h). Input = YAML text,
+// Fuzz target: the YAML config and `key=value` overrides (src/config/Config.h, Settings.h). Input = YAML text,
 // optionally followed by a line "#--- overrides" and one override per line. Bad input must end
 // in a ConfigError; anything else is a bug. An accepted config must read back every key with its
 // type and within its schema bounds, and its resolved YAML (run_dir/config.yaml) must parse to
@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "src/Config.h"
+#include "src/config/Config.h"
+#include "src/config/Settings.h"
 #include "tests/fuzz/FuzzCheck.h"
 
 using slidetrain::Config;
@@ -72,5 +73,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                           resolved);
   }
   FUZZ_CHECK(again->toYaml() == resolved, "the resolved config changed on re-reading:\n" + resolved);
+
+  // The typed sections (src/config/Settings.h): cross-key checks end in a ConfigError too.
+  try {
+    (void)slidetrain::Settings::parse(yaml, "fuzz.yaml", overrides);
+  } catch (const ConfigError&) {
+  }
   return 0;
 }

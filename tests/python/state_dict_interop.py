@@ -1,4 +1,4 @@
-"""Python side of the state_dict interop tests (tests/src/TransferTest.cpp); run with a Python
+"""Python side of the state_dict interop tests (tests/models/TransferTest.cpp); run with a Python
 that has torch (/usr/bin/python3 with Debian's python3-torch).
 
   load  <arch> <classes> <weights.pt> <input.pt> <out.bin>

@@ -1,0 +1,164 @@
+#include "src/cli/CrossValidation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <ATen/Parallel.h>
+
+#include "distributed/MpiComm.h"
+#include "distributed/Sampler.h"
+#include "src/train/Checkpoint.h"
+#include "src/runtime/Preemption.h"
+#include "src/eval/Evaluate.h"
+#include "src/runtime/Runtime.h"
+#include "src/data/ClassOrder.h"
+#include "src/data/StreamOptions.h"
+#include "src/train/Trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace slidetrain {
+
+std::vector<int> assignFolds(const wsi::Cohort& cohort, int folds, uint64_t seed) {
+  std::map<std::string, std::vector<size_t>> groups;  // ordered: deterministic
+  for (size_t i = 0; i < cohort.slides.size(); ++i) {
+    const auto& e = cohort.slides[i];
+    if (e.split == "test") continue;
+    groups[e.patientId.empty() ? "slide:" + e.slideId : "patient:" + e.patientId].push_back(i);
+  }
+  if (static_cast<int>(groups.size()) < folds)
+    throw ConfigError("cv.folds: " + std::to_string(folds) + " folds but only " +
+                      std::to_string(groups.size()) + " patients/slides outside the test split");
+  struct Group {
+    int label;
+    std::vector<size_t> slides;
+  };
+  std::vector<Group> list;
+  for (auto& [name, idx] : groups) list.push_back({cohort.slides[idx[0]].labelIndex, idx});
+  const std::vector<int64_t> perm = dist::globalOrder(static_cast<int64_t>(list.size()), seed, 0xCF);
+  std::vector<Group> shuffled;
+  for (int64_t p : perm) shuffled.push_back(list[static_cast<size_t>(p)]);
+  // Stratify: deal the shuffled groups label by label, continuing round-robin over the folds.
+  std::stable_sort(shuffled.begin(), shuffled.end(), [](const Group& a, const Group& b) { return a.label < b.label; });
+  std::vector<int> fold(cohort.slides.size(), -1);
+  for (size_t g = 0; g < shuffled.size(); ++g)
+    for (size_t s : shuffled[g].slides) fold[s] = static_cast<int>(g % static_cast<size_t>(folds));
+  return fold;
+}
+
+namespace {
+
+const std::vector<std::string> kColumns{"patch_accuracy", "patch_auc", "patch_f1_macro", "patch_kappa",
+                                        "patch_loss", "slide_accuracy", "slide_auc", "slide_f1_macro"};
+
+std::vector<double> foldRow(const EvalResult& r) {
+  auto auc = [](double v) { return v < 0 ? NAN : v; };
+  return {r.patch.accuracy, auc(r.patch.rocAuc), r.patch.macro.f1, r.patch.kappaQuadratic,
+          r.loss, r.slide.accuracy, auc(r.slide.rocAuc), r.slide.macro.f1};
+}
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+/// Mean and sample standard deviation of the finite values.
+std::pair<double, double> meanSd(const std::vector<double>& v) {
+  std::vector<double> f;
+  for (double x : v)
+    if (std::isfinite(x)) f.push_back(x);
+  if (f.empty()) return {NAN, NAN};
+  double m = 0;
+  for (double x : f) m += x;
+  m /= static_cast<double>(f.size());
+  double ss = 0;
+  for (double x : f) ss += (x - m) * (x - m);
+  return {m, f.size() > 1 ? std::sqrt(ss / static_cast<double>(f.size() - 1)) : 0.0};
+}
+
+void writeSummary(const std::string& runDir, const std::vector<std::vector<double>>& rows) {
+  std::ofstream csv(fs::path(runDir) / "cv_summary.csv");
+  csv << "fold";
+  for (const auto& c : kColumns) csv << "," << c;
+  csv << "\n";
+  for (size_t f = 0; f < rows.size(); ++f) {
+    csv << f;
+    for (double v : rows[f]) csv << "," << (std::isfinite(v) ? num(v) : "");
+    csv << "\n";
+  }
+  std::ofstream json(fs::path(runDir) / "cv_summary.json");
+  json << "{\"folds\": [";
+  for (size_t f = 0; f < rows.size(); ++f) {
+    json << (f ? ", " : "") << "{\"fold\": " << f;
+    for (size_t c = 0; c < kColumns.size(); ++c) json << ", \"" << kColumns[c] << "\": " << num(rows[f][c]);
+    json << "}";
+  }
+  json << "], \"mean\": {";
+  std::printf("cross-validation (%zu folds): mean ± sd\n", rows.size());
+  for (size_t c = 0; c < kColumns.size(); ++c) {
+    std::vector<double> col;
+    for (const auto& r : rows) col.push_back(r[c]);
+    const auto [m, sd] = meanSd(col);
+    json << (c ? ", " : "") << "\"" << kColumns[c] << "\": " << num(m);
+    std::printf("  %-16s %.4f ± %.4f\n", kColumns[c].c_str(), m, sd);
+  }
+  json << "}, \"sd\": {";
+  for (size_t c = 0; c < kColumns.size(); ++c) {
+    std::vector<double> col;
+    for (const auto& r : rows) col.push_back(r[c]);
+    json << (c ? ", " : "") << "\"" << kColumns[c] << "\": " << num(meanSd(col).second);
+  }
+  json << "}}\n";
+  std::printf("wrote %s and %s\n", (fs::path(runDir) / "cv_summary.csv").c_str(),
+              (fs::path(runDir) / "cv_summary.json").c_str());
+}
+
+}  // namespace
+
+int runCrossValidation(const Settings& cfg) {
+  const dist::Planes planes = startRuntime(cfg.train, cfg.data);
+  const bool lead = planes.rank() == 0;
+  const wsi::Cohort cohort = readCohort(cfg.run, cfg.data);
+  if (lead) std::printf("%s\n", classOrderLine(cohort).c_str());
+  const int k = cfg.cv.folds;
+  const std::vector<int> fold = assignFolds(cohort, k, cfg.run.seed);
+  const std::string runDir = cfg.run.runDir;
+  std::vector<std::vector<double>> rows;
+  for (int f = 0; f < k; ++f) {
+    wsi::Cohort c = cohort;
+    for (size_t i = 0; i < c.slides.size(); ++i)
+      if (fold[i] >= 0) c.slides[i].split = fold[i] == f ? "val" : "train";
+    const std::string foldDir = (fs::path(runDir) / ("fold_" + std::to_string(f))).string();
+    const Settings fc = cfg.withClasses(cohort.classes).with({"run_dir=" + foldDir});
+    if (lead) std::printf("== fold %d/%d\n", f + 1, k);
+    SplitData train = prepareSplit(fc.tiling, c, "train", *planes.host);
+    SplitData val = prepareSplit(fc.tiling, c, "val", *planes.host);
+    if (train.samples.empty() || val.samples.empty())
+      throw std::runtime_error("cv fold " + std::to_string(f) + ": empty train or validation split");
+    Trainer trainer(fc, planes, std::move(train), val, cohort.classes);
+    if (trainer.run().preempted) return kExitPreempted;  // resumes at this fold's last.pt
+    // (run() ends with a barrier: checkpoints are on disk)
+    const std::string best = (fs::path(foldDir) / "checkpoints" / "best.pt").string();
+    if (cfg.cv.checkpoint == "best" && fs::exists(best)) loadCheckpoint(best, trainer.model(), nullptr);
+    const EvalResult r = evaluateSplit(trainer.model(), val, static_cast<int>(cohort.classes.size()),
+                                       inferenceOptions(cfg.predict, rankStreamOptions(cfg, planes.modelDevice.is_cuda()),
+                                                        normalization(cfg.data), cfg.augment),
+                                       slidePooling(cfg.predict), *planes.device);
+    rows.push_back(foldRow(r));
+    if (lead)
+      std::printf("fold %d: patch accuracy %.4f  patch AUC %s  slide accuracy %.4f (%lld slides)\n", f + 1,
+                  r.patch.accuracy, num(rows.back()[1]).c_str(), r.slide.accuracy,
+                  static_cast<long long>(r.slide.confusion.total()));
+  }
+  if (lead) writeSummary(runDir, rows);
+  planes.host->barrier();
+  return 0;
+}
+
+}  // namespace slidetrain

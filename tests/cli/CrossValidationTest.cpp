@@ -1,0 +1,50 @@
+// Fold assignment of `slidetrain cv`: patients stay together, test slides stay out, seeded,
+// every fold non-empty and labels spread over folds.
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "src/cli/CrossValidation.h"
+
+namespace slidetrain {
+namespace {
+
+wsi::Cohort cohort() {
+  wsi::Cohort c;
+  c.classes = {"a", "b"};
+  for (int i = 0; i < 12; ++i) {
+    wsi::CohortEntry e;
+    e.slideId = "s" + std::to_string(i);
+    e.labelIndex = i % 2;
+    e.label = c.classes[i % 2];
+    e.patientId = i < 4 ? "p" + std::to_string(i / 2) : "";  // s0+s1 and s2+s3 share a patient
+    e.split = i == 11 ? "test" : "";
+    c.slides.push_back(e);
+  }
+  return c;
+}
+
+TEST(CrossValidation, FoldsGroupPatientsAndAreSeeded) {
+  const auto c = cohort();
+  const auto f = assignFolds(c, 3, 7);
+  EXPECT_EQ(f[11], -1);
+  EXPECT_EQ(f[0], f[1]);
+  EXPECT_EQ(f[2], f[3]);
+  std::map<int, std::set<int>> labelsPerFold;
+  for (size_t i = 0; i < 11; ++i) {
+    ASSERT_GE(f[i], 0);
+    ASSERT_LT(f[i], 3);
+    labelsPerFold[f[i]].insert(c.slides[i].labelIndex);
+  }
+  EXPECT_EQ(labelsPerFold.size(), 3u);
+  for (const auto& [fold, labels] : labelsPerFold) EXPECT_EQ(labels.size(), 2u) << "fold " << fold;
+  EXPECT_EQ(f, assignFolds(c, 3, 7));
+  bool differs = false;
+  for (uint64_t s = 8; s < 16 && !differs; ++s) differs = assignFolds(c, 3, s) != f;
+  EXPECT_TRUE(differs);
+  EXPECT_THROW(assignFolds(c, 10, 7), ConfigError);  // 9 groups outside test
+}
+
+}  // namespace
+}  // namespace slidetrain

@@ -1,0 +1,118 @@
+// Metrics against hand-computed values and scikit-learn's documented outputs.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "src/eval/Metrics.h"
+
+namespace slidetrain {
+namespace {
+
+ConfusionMatrix fromPairs(int k, const std::vector<int>& truth, const std::vector<int>& pred) {
+  ConfusionMatrix cm(k);
+  for (size_t i = 0; i < truth.size(); ++i) cm.add(truth[i], pred[i]);
+  return cm;
+}
+
+TEST(ConfusionMatrix, CountsAndBounds) {
+  ConfusionMatrix cm(3);
+  cm.add(0, 1);
+  cm.add(0, 1, 4);
+  cm.add(2, 2);
+  EXPECT_EQ(cm.at(0, 1), 5);
+  EXPECT_EQ(cm.total(), 6);
+  EXPECT_THROW(cm.add(3, 0), std::out_of_range);
+  auto copy = ConfusionMatrix::fromCounts(3, cm.counts());
+  EXPECT_EQ(copy.at(2, 2), 1);
+  EXPECT_THROW(ConfusionMatrix::fromCounts(2, {1, 2, 3}), std::invalid_argument);
+}
+
+TEST(Metrics, BinaryCountsAndRates) {
+  auto cm = fromPairs(2, {0, 1, 1, 0, 1, 1, 0, 0}, {0, 1, 0, 0, 1, 1, 1, 0});
+  Metrics m = Metrics::compute(cm);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.75);
+  EXPECT_EQ(m.tp, 3);
+  EXPECT_EQ(m.tn, 3);
+  EXPECT_EQ(m.fp, 1);
+  EXPECT_EQ(m.fn, 1);
+  EXPECT_DOUBLE_EQ(m.tpr, 0.75);
+  EXPECT_DOUBLE_EQ(m.tnr, 0.75);
+  EXPECT_DOUBLE_EQ(m.fnr, 0.25);
+  EXPECT_DOUBLE_EQ(m.fpr, 0.25);
+  EXPECT_DOUBLE_EQ(m.perClass[1].precision, 0.75);
+  EXPECT_EQ(m.rocAuc, -1);  // no scores given
+}
+
+TEST(Metrics, SklearnPrecisionRecallF1Example) {
+  // sklearn precision_recall_fscore_support docs: macro (0.22, 0.33, 0.27), zero_division 0.
+  auto cm = fromPairs(3, {0, 1, 2, 0, 1, 2}, {0, 2, 1, 0, 0, 1});
+  Metrics m = Metrics::compute(cm);
+  EXPECT_NEAR(m.perClass[0].precision, 2.0 / 3, 1e-12);
+  EXPECT_DOUBLE_EQ(m.perClass[0].recall, 1.0);
+  EXPECT_NEAR(m.perClass[0].f1, 0.8, 1e-12);
+  EXPECT_DOUBLE_EQ(m.perClass[1].f1, 0.0);
+  EXPECT_NEAR(m.macro.precision, 2.0 / 9, 1e-12);
+  EXPECT_NEAR(m.macro.recall, 1.0 / 3, 1e-12);
+  EXPECT_NEAR(m.macro.f1, 0.8 / 3, 1e-12);
+  EXPECT_NEAR(m.weighted.precision, 2.0 / 9, 1e-12);
+  EXPECT_NEAR(m.weighted.f1, 0.8 / 3, 1e-12);
+  EXPECT_EQ(m.macro.support, 6);
+}
+
+TEST(Metrics, ReportMatchesSklearnLayout) {
+  auto cm = fromPairs(3, {0, 1, 2, 2, 2}, {0, 0, 2, 2, 1});
+  std::string expected =
+      "              precision    recall  f1-score   support\n"
+      "\n"
+      "     class 0       0.50      1.00      0.67         1\n"
+      "     class 1       0.00      0.00      0.00         1\n"
+      "     class 2       1.00      0.67      0.80         3\n"
+      "\n"
+      "    accuracy                           0.60         5\n"
+      "   macro avg       0.50      0.56      0.49         5\n"
+      "weighted avg       0.70      0.60      0.61         5\n";
+  EXPECT_EQ(Metrics::compute(cm).report({"class 0", "class 1", "class 2"}), expected);
+}
+
+TEST(RocAuc, KnownValuesAndTies) {
+  EXPECT_DOUBLE_EQ(rocAuc({0, 0, 1, 1}, {0.1, 0.4, 0.35, 0.8}), 0.75);  // sklearn docs
+  // A tied positive/negative pair counts as half: (0.5 + 1 + 1 + 1) / 4.
+  EXPECT_DOUBLE_EQ(rocAuc({0, 1, 0, 1}, {0.5, 0.5, 0.2, 0.9}), 0.875);
+  EXPECT_DOUBLE_EQ(rocAuc({1, 0, 1, 0}, {0.3, 0.3, 0.3, 0.3}), 0.5);
+  EXPECT_DOUBLE_EQ(rocAuc({0, 0, 1}, {0.9, 0.8, 0.1}), 0.0);
+  EXPECT_EQ(rocAuc({1, 1, 1}, {0.2, 0.4, 0.6}), -1);
+  EXPECT_THROW(rocAuc({0, 1}, {0.5}), std::invalid_argument);
+}
+
+TEST(Kappa, QuadraticWeights) {
+  // Hand-computed: observed disagreement 2, expected 22/4 -> 1 - 2/5.5.
+  EXPECT_NEAR(quadraticKappa(fromPairs(3, {0, 1, 2, 2}, {0, 2, 2, 1})), 1 - 2 / 5.5, 1e-12);
+  EXPECT_DOUBLE_EQ(quadraticKappa(fromPairs(3, {0, 1, 2}, {0, 1, 2})), 1.0);
+  // Binary quadratic kappa equals unweighted kappa: po = 0.75, pe = 0.5 -> 0.5.
+  EXPECT_NEAR(quadraticKappa(fromPairs(2, {0, 1, 1, 0, 1, 1, 0, 0}, {0, 1, 0, 0, 1, 1, 1, 0})), 0.5,
+              1e-12);
+  // Complete reversal on 3 ordered classes is worse than chance.
+  EXPECT_LT(quadraticKappa(fromPairs(3, {0, 2}, {2, 0})), 0);
+  EXPECT_EQ(quadraticKappa(ConfusionMatrix(3)), 0);
+}
+
+TEST(Metrics, JsonHasEveryKey) {
+  auto cm = fromPairs(2, {0, 1, 1, 0}, {0, 1, 0, 0});
+  Metrics m = Metrics::compute(cm, {0, 1, 1, 0}, {0.2, 0.9, 0.4, 0.1});
+  std::string json = m.toJson();
+  for (const char* key :
+       {"accuracy", "tp", "tn", "fp", "fn", "tpr", "tnr", "fnr", "fpr", "precision", "recall",
+        "f1", "support", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
+        "weighted_recall", "weighted_f1", "roc_auc", "kappa_quadratic", "confusion"})
+    EXPECT_NE(json.find("\"" + std::string(key) + "\":"), std::string::npos) << key;
+  EXPECT_NE(json.find("\"accuracy\":0.75"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"roc_auc\":1,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"confusion\":[[2,0],[1,1]]"), std::string::npos) << json;
+  EXPECT_EQ(json.front(), '{');
+  EXPECT_EQ(json.back(), '}');
+  EXPECT_NE(Metrics::compute(cm).toJson().find("\"roc_auc\":null"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace slidetrain

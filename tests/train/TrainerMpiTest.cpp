@@ -1,0 +1,182 @@
+// Trainer under mpirun (2 and 3 ranks): W ranks x B equals 1 rank x W*B with SyncBatchNorm on
+// (each rank runs the one-process reference locally on the full batch), and a mid-epoch
+// resume is bit-identical to an uninterrupted run.
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include <gtest/gtest.h>
+
+#include "distributed/MpiComm.h"
+#include "src/train/Trainer.h"
+#include "tests/train/TrainTestUtil.h"
+
+namespace slidetrain {
+namespace {
+
+namespace fs = std::filesystem;
+using testutil::LocalComm;
+
+std::shared_ptr<dist::Comm> world() {
+  static auto c = dist::makeComm("mpi", dist::CommOptions{std::chrono::seconds(120)});
+  return c;
+}
+
+struct Data {
+  std::string dir;
+  wsi::Cohort cohort;
+  SplitData train;
+};
+
+const Data& data() {
+  static Data d = [] {
+    Data x;
+    // One folder per world size: ctest may run the np2 and np3 jobs at the same time.
+    x.dir = std::string(SLIDETRAIN_BINARY_DIR) + "/test_tmp/trainer_mpi_np" + std::to_string(world()->size());
+    if (world()->rank() == 0) testutil::makeCohort(x.dir);
+    world()->barrier();
+    x.cohort = wsi::Cohort::read(x.dir + "/c/cohort.csv");
+    x.train = prepareSplit(testutil::smallConfig(x.dir, "unused").tiling, x.cohort, "train", *world());
+    return x;
+  }();
+  return d;
+}
+
+/// Per-rank run folder for the local references (every LocalComm trainer is a "rank 0").
+std::string mine(const std::string& name) { return name + "_rank" + std::to_string(world()->rank()); }
+
+TEST(TrainerMpi, RanksTimesBatchEqualsOneRankFullBatchWithSyncBn) {
+  const auto& d = data();
+  const int w = world()->size();
+  const std::vector<std::string> common{"train.batch_size=" + std::to_string(4 * w), "train.max_steps=6",
+                                        "train.sync_batchnorm=true", "model.batch_norm=true",
+                                        "model.dropout=0"};
+  Settings dc = testutil::smallConfig(d.dir, "syncbn_dist");
+  dc = dc.with(common);
+  Trainer dist(dc, world(), d.train, std::nullopt, d.cohort.classes);
+  EXPECT_EQ(dist.run().steps, 6);
+
+  Settings lc = testutil::smallConfig(d.dir, mine("syncbn_ref"));
+  lc = lc.with(common);
+  Trainer ref(lc, std::make_shared<LocalComm>(), d.train, std::nullopt, d.cohort.classes);
+  ref.run();
+  std::string where;
+  const double diff = testutil::maxStateDiff(dist.model(), ref.model(), &where, true, false);
+  EXPECT_LT(diff, 1e-4) << "parameters differ by " << diff << " (relative) in " << where;
+  // Running statistics: SyncBatchNorm accumulates E[x] and E[x^2] in double, so they match
+  // torch's two-pass kernel on the concatenated batch to the 1e-5.
+  const double bdiff = testutil::maxStateDiff(dist.model(), ref.model(), &where, false, true);
+  EXPECT_LT(bdiff, 1e-5) << "buffers differ by " << bdiff << " (relative) in " << where;
+
+  // Without SyncBatchNorm the per-rank statistics differ from the full batch's: detectable.
+  Settings nc = testutil::smallConfig(d.dir, "nosync_dist");
+  nc = nc.with(common);
+  nc = nc.with({"train.sync_batchnorm=false"});
+  Trainer nosync(nc, world(), d.train, std::nullopt, d.cohort.classes);
+  nosync.run();
+  EXPECT_GT(testutil::maxStateDiff(nosync.model(), ref.model()), 1e-4);
+}
+
+TEST(TrainerMpi, WithoutSyncBnEveryRankKeepsRankZerosBuffers) {
+  // train.sync_batchnorm=false: each rank's BatchNorm sees only its slice, so its running
+  // statistics drift apart unless rank 0's are broadcast before every forward (PyTorch DDP's
+  // broadcast_buffers=True). Then every rank evaluates and checkpoints the same model.
+  const auto& d = data();
+  Settings c = testutil::smallConfig(d.dir, "nosync_buffers");
+  c = c.with({"train.batch_size=" + std::to_string(4 * world()->size()), "train.max_steps=5",
+                    "train.sync_batchnorm=false", "model.batch_norm=true"});
+  Trainer t(c, world(), d.train, std::nullopt, d.cohort.classes);
+  t.run();
+  int checked = 0;
+  for (const auto& b : t.model().named_buffers()) {
+    const at::Tensor all = world()->allGather(b.value().to(at::kDouble).contiguous());
+    for (int r = 1; r < world()->size(); ++r)
+      EXPECT_TRUE(at::equal(all[r], all[0])) << b.key() << " differs between rank " << r << " and rank 0";
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+/// (epoch, micro-batch, sample id, FNV-1a of the sample's augmented pixels) of every sample seen.
+using Seen = std::vector<std::array<uint64_t, 4>>;
+std::function<void(int64_t, int64_t, const wsi::Batch&)> recorder(Seen& out) {
+  return [&out](int64_t epoch, int64_t mb, const wsi::Batch& b) {
+    const size_t px = static_cast<size_t>(b.size) * b.size * 3;
+    for (size_t i = 0; i < b.count(); ++i) {
+      uint64_t h = 1469598103934665603ULL;
+      for (size_t k = 0; k < px; ++k) h = (h ^ b.pixels[i * px + k]) * 1099511628211ULL;
+      out.push_back({static_cast<uint64_t>(epoch), static_cast<uint64_t>(mb),
+                     static_cast<uint64_t>(b.ids[i]), h});
+    }
+  };
+}
+
+TEST(TrainerMpi, WorldSizeInvarianceWithAugmentation) {
+  // Default augmentation (flips, rot90, colour jitter): W ranks x B/W must see, in global batch
+  // k, exactly the samples one rank sees with B, augmented to the same pixels, and end with the
+  // same weights. The per-sample augmentation seed is (seed, epoch, sample id): no rank or
+  // world size in it.
+  const auto& d = data();
+  const int w = world()->size(), r = world()->rank();
+  const std::vector<std::string> common{"train.batch_size=12", "train.max_steps=5",
+                                        "train.sync_batchnorm=true", "model.dropout=0"};
+  Settings dc = testutil::smallConfig(d.dir, "aug_dist");
+  dc = dc.with(common);
+  Trainer dist(dc, world(), d.train, std::nullopt, d.cohort.classes);
+  Seen seen;
+  dist.observeBatches(recorder(seen));
+  dist.run();
+  Settings lc = testutil::smallConfig(d.dir, mine("aug_ref"));
+  lc = lc.with(common);
+  Trainer ref(lc, std::make_shared<LocalComm>(), d.train, std::nullopt, d.cohort.classes);
+  Seen all;
+  ref.observeBatches(recorder(all));
+  ref.run();
+  // This rank's samples are slice r of each reference micro-batch, in order, with equal pixels.
+  const size_t slice = 12 / static_cast<size_t>(w);
+  ASSERT_EQ(all.size(), seen.size() * static_cast<size_t>(w));
+  for (size_t i = 0; i < seen.size(); ++i) {
+    const size_t mb = i / slice, pos = i % slice;
+    const auto& expect = all[mb * 12 + static_cast<size_t>(r) * slice + pos];
+    ASSERT_EQ(seen[i][0], expect[0]);
+    ASSERT_EQ(seen[i][1], expect[1]);
+    ASSERT_EQ(seen[i][2], expect[2]) << "micro-batch " << mb << " position " << pos << ": another sample";
+    ASSERT_EQ(seen[i][3], expect[3]) << "sample " << seen[i][2] << ": other augmented pixels";
+  }
+  std::string where;
+  const double wd = testutil::maxStateDiff(dist.model(), ref.model(), &where, true, false);
+  const double bd = testutil::maxStateDiff(dist.model(), ref.model(), &where, false, true);
+  std::printf("rank %d: world %d vs 1 after 5 steps with augmentation: weights %.3g, buffers %.3g\n", r, w, wd, bd);
+  EXPECT_LT(wd, 1e-6) << where;
+  EXPECT_LT(bd, 1e-5) << where;
+}
+
+TEST(TrainerMpi, MidEpochResumeIsBitIdentical) {
+  const auto& d = data();
+  Settings a = testutil::smallConfig(d.dir, "resume_a");
+  a = a.with({"model.dropout=0.3"});
+  Trainer full(a, world(), d.train, std::nullopt, d.cohort.classes);
+  EXPECT_EQ(full.run().steps, 12);
+
+  Settings b = testutil::smallConfig(d.dir, "resume_b");
+  b = b.with({"model.dropout=0.3", "train.checkpoint_every_steps=2"});
+  {
+    Trainer crashed(b, world(), d.train, std::nullopt, d.cohort.classes);
+    crashed.crashAfterStep(7);
+    crashed.run();
+  }
+  world()->barrier();  // rank 0 wrote last.pt; everyone reads it next
+  Trainer resumed(b, world(), d.train, std::nullopt, d.cohort.classes);
+  EXPECT_EQ(resumed.run().steps, 12);
+  EXPECT_TRUE(testutil::sameState(full.model(), resumed.model()))
+      << "max difference " << testutil::maxStateDiff(full.model(), resumed.model());
+}
+
+TEST(TrainerMpi, Cleanup) {
+  world()->barrier();
+  if (world()->rank() == 0) fs::remove_all(data().dir);
+}
+
+}  // namespace
+}  // namespace slidetrain
