@@ -5,77 +5,29 @@
 //    communicator, blocking MPI_Allreduce in FIFO order, Deadline armed at submission) when MPI
 //    gives MPI_THREAD_MULTIPLE; else MPI_Iallreduce completed by polling MPI_Test;
 //  * broadcast, allGather, barrier: nonblocking MPI call polled with the timeout.
+// The communication thread is in MpiCommThread.h, the tensor <-> MPI buffer helpers in MpiTypes.h.
 #include "distributed/MpiComm.h"
 
 #include <mpi.h>
 
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
 #include <ATen/Context.h>
 
 #include <atomic>
-#include <climits>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
-#include <exception>
 #include <mutex>
 #include <thread>
 
 #include "distributed/Check.h"
 #include "distributed/Heartbeat.h"
+#include "distributed/MpiCommThread.h"
+#include "distributed/MpiTypes.h"
 #ifdef SLIDETRAIN_WITH_NCCL
 #include "distributed/NcclComm.h"
 #endif
 
 namespace slidetrain::dist {
 namespace {
-
-MPI_Datatype mpiType(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return MPI_FLOAT;
-    case at::kDouble: return MPI_DOUBLE;
-    case at::kInt: return MPI_INT32_T;
-    case at::kLong: return MPI_INT64_T;
-    case at::kByte: return MPI_UINT8_T;
-    case at::kChar: return MPI_INT8_T;
-    case at::kShort: return MPI_INT16_T;
-    default:
-      throw DistError(detail::rankHost() + ": MpiComm does not support dtype " +
-                      std::string(c10::toString(t)) +
-                      " (float16/bfloat16 travel as float32; use float, double or integers)");
-  }
-}
-
-MPI_Op mpiOp(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum:
-    case ReduceOp::Avg: return MPI_SUM;  // Avg divides once after the sum
-    case ReduceOp::Max: return MPI_MAX;
-    case ReduceOp::Min: return MPI_MIN;
-  }
-  return MPI_SUM;
-}
-
-/// The buffer MPI works on: `t` itself when it is a contiguous CPU tensor of an MPI type, else a
-/// contiguous CPU copy (float32 for half types) that is copied back on completion.
-at::Tensor staging(const at::Tensor& t) {
-  at::ScalarType st = t.scalar_type();
-  if (st == at::kHalf || st == at::kBFloat16) st = at::kFloat;
-  return t.to(at::kCPU, st).contiguous();
-}
-
-int checkedCount(const at::Tensor& t) {
-  if (t.numel() > INT_MAX)
-    throw DistError(detail::rankHost() + ": tensor of " + std::to_string(t.numel()) +
-                    " elements exceeds MPI's int count; split it");
-  return static_cast<int>(t.numel());
-}
-
-std::string describe(const char* name, uint64_t seq, const at::Tensor& t) {
-  return std::string(name) + " #" + std::to_string(seq) + " (" + c10::toString(t.scalar_type()) +
-         ", " + std::to_string(t.numel()) + " elements)";
-}
 
 /// One outstanding MPI request plus what to do when it completes (copy back, divide for Avg).
 class MpiWork : public Work {
@@ -131,140 +83,6 @@ class MpiWork : public Work {
   std::mutex mu_;
 };
 
-/// Divides by the world size for Avg (one pass over the flat buffer) and copies the staged
-/// buffer back into the caller's tensor.
-void finishAllReduce(at::Tensor& t, at::Tensor& buf, ReduceOp op, int n) {
-  if (op == ReduceOp::Avg) {
-    if (at::isFloatingType(buf.scalar_type()))
-      buf.div_(n);
-    else
-      buf.div_(n, "trunc");
-  }
-  if (buf.data_ptr() != t.data_ptr()) t.copy_(buf);
-}
-
-/// Completion state shared by a ThreadWork and its queued request.
-struct AsyncState {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  std::exception_ptr error;
-};
-
-class ThreadWork : public Work {
- public:
-  explicit ThreadWork(std::shared_ptr<AsyncState> s) : s_(std::move(s)) {}
-  ~ThreadWork() override {
-    // The request owns its tensors, so nothing dangles; waiting keeps "the result is in place
-    // once the Work is gone" true, as for the polled path. A stuck peer ends the job through
-    // the request's Deadline, so this cannot hang forever.
-    std::unique_lock<std::mutex> lock(s_->mu);
-    s_->cv.wait(lock, [this] { return s_->done; });
-  }
-  bool isCompleted() override {
-    std::lock_guard<std::mutex> lock(s_->mu);
-    if (s_->done && s_->error) std::rethrow_exception(s_->error);
-    return s_->done;
-  }
-  void wait() override {
-    std::unique_lock<std::mutex> lock(s_->mu);
-    s_->cv.wait(lock, [this] { return s_->done; });
-    if (s_->error) std::rethrow_exception(s_->error);
-  }
-
- private:
-  std::shared_ptr<AsyncState> s_;
-};
-
-/// The background communication thread (Horovod's design): it owns a private communicator and
-/// runs queued all-reduces one after the other with the blocking MPI_Allreduce, which keeps
-/// OpenMPI's tuned algorithms and progresses by itself while the submitting thread computes.
-///
-/// Ordering contract: requests run in submission (FIFO) order on one communicator, so callers
-/// must submit in the same order on every rank (GradSync does: buckets launch strictly in
-/// bucket order, fixed at construction). Requests from several caller threads would need that
-/// order too; MpiComm does not reorder or negotiate like Horovod's coordinator.
-class CommThread {
- public:
-  struct Request {
-    at::Tensor t, buf;
-    MPI_Datatype type;
-    int count;
-    ReduceOp op;
-    std::string what;
-    std::unique_ptr<detail::Deadline> deadline;  // armed at submission, disarmed on completion
-    std::shared_ptr<AsyncState> state;
-  };
-
-  CommThread(MPI_Comm comm, int size) : comm_(comm), size_(size) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~CommThread() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;  // the queue is drained first: every submitted Work completes
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-  std::shared_ptr<Work> submit(Request r) {
-    auto state = std::make_shared<AsyncState>();
-    r.state = state;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(std::move(r));
-    }
-    cv_.notify_one();
-    return std::make_shared<ThreadWork>(std::move(state));
-  }
-
- private:
-  void run() {
-    for (;;) {
-      Request r;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        r = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      std::exception_ptr error;
-      try {
-        const int rc = MPI_Allreduce(MPI_IN_PLACE, r.buf.data_ptr(), r.count, r.type,
-                                     mpiOp(r.op), comm_);
-        if (rc != MPI_SUCCESS)
-          detail::throwCallError(__FILE__, __LINE__,
-                                 ("MPI_Allreduce(" + r.what + ") on the communication thread").c_str(),
-                                 detail::mpiErrorString(rc));
-        c10::NoGradGuard noGrad;
-        finishAllReduce(r.t, r.buf, r.op, size_);  // fused averaging, here, off the caller
-      } catch (...) {
-        error = std::current_exception();
-      }
-      r.deadline.reset();
-      // Drop our references before signalling: the waiter may free the tensors right after.
-      r.t = at::Tensor();
-      r.buf = at::Tensor();
-      {
-        std::lock_guard<std::mutex> lock(r.state->mu);
-        r.state->error = error;
-        r.state->done = true;
-      }
-      r.state->cv.notify_all();
-    }
-  }
-
-  MPI_Comm comm_;
-  int size_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Request> queue_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 }  // namespace
 
 struct MpiComm::Impl {
@@ -275,7 +93,7 @@ struct MpiComm::Impl {
   /// allReduceAsync's thread and its communicator (a second dup: its FIFO stream of
   /// all-reduces never interleaves with the caller thread's collectives on `comm`).
   MPI_Comm asyncComm = MPI_COMM_NULL;
-  std::unique_ptr<CommThread> thread;
+  std::unique_ptr<detail::CommThread> thread;
 
   /// Starts a nonblocking MPI call (under the serialising lock when MPI is not MULTIPLE).
   template <typename F>
@@ -304,7 +122,7 @@ MpiComm::MpiComm(CommOptions options) : impl_(std::make_unique<Impl>()) {
       // the same on every rank, and so is the thread level (one MPI library per job).
       SLIDETRAIN_MPI_CHECK(MPI_Comm_dup(impl_->comm, &impl_->asyncComm));
       SLIDETRAIN_MPI_CHECK(MPI_Comm_set_errhandler(impl_->asyncComm, MPI_ERRORS_RETURN));
-      impl_->thread = std::make_unique<CommThread>(impl_->asyncComm, impl_->size);
+      impl_->thread = std::make_unique<detail::CommThread>(impl_->asyncComm, impl_->size);
     } else {
       static std::once_flag warned;
       std::call_once(warned, [] {
@@ -331,14 +149,14 @@ int MpiComm::rank() const { return impl_->rank; }
 int MpiComm::size() const { return impl_->size; }
 
 std::shared_ptr<Work> MpiComm::allReduceAsync(at::Tensor t, ReduceOp op) {
-  at::Tensor buf = staging(t);
-  const MPI_Datatype type = mpiType(buf.scalar_type());
-  const int count = checkedCount(buf);
-  const std::string what = describe("allReduce", impl_->seq++, t);
+  at::Tensor buf = detail::staging(t);
+  const MPI_Datatype type = detail::mpiType(buf.scalar_type());
+  const int count = detail::checkedCount(buf);
+  const std::string what = detail::describe("allReduce", impl_->seq++, t);
   detail::noteActivity(what + " (queued)");
   if (impl_->thread) {
     // FIFO on the communication thread: callers submit in the same order on every rank.
-    CommThread::Request r;
+    detail::CommThread::Request r;
     r.t = t;
     r.buf = buf;
     r.type = type;
@@ -349,43 +167,44 @@ std::shared_ptr<Work> MpiComm::allReduceAsync(at::Tensor t, ReduceOp op) {
     return impl_->thread->submit(std::move(r));
   }
   MPI_Request req = impl_->start([&](MPI_Request* r) {
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, mpiOp(op), impl_->comm, r);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, detail::mpiOp(op),
+                            impl_->comm, r);
     if (rc != MPI_SUCCESS)
       detail::throwCallError(__FILE__, __LINE__, ("MPI_Iallreduce(" + what + ")").c_str(),
                              detail::mpiErrorString(rc));
   });
   const int n = impl_->size;
   // Fused averaging: one division over the whole (bucket) buffer.
-  auto finish = [t, buf, op, n]() mutable { finishAllReduce(t, buf, op, n); };
+  auto finish = [t, buf, op, n]() mutable { detail::finishAllReduce(t, buf, op, n); };
   return std::make_shared<MpiWork>(req, what, impl_->options.timeout, std::move(finish));
 }
 
 void MpiComm::allReduce(at::Tensor& t, ReduceOp op) {
   // Blocking MPI_Allreduce under a watchdog Deadline rather than Iallreduce + MPI_Test: the
   // blocking call uses MPI's tuned (ring/segmented) algorithms, ~2x the bandwidth on large buffers.
-  at::Tensor buf = staging(t);
-  const MPI_Datatype type = mpiType(buf.scalar_type());
-  const int count = checkedCount(buf);
-  const std::string what = describe("allReduce", impl_->seq++, t);
+  at::Tensor buf = detail::staging(t);
+  const MPI_Datatype type = detail::mpiType(buf.scalar_type());
+  const int count = detail::checkedCount(buf);
+  const std::string what = detail::describe("allReduce", impl_->seq++, t);
   detail::noteActivity(what);
   {
     std::unique_lock<std::mutex> lock(detail::mpiMutex(), std::defer_lock);
     if (!detail::mpiThreadMultiple()) lock.lock();
     detail::Deadline deadline(what, impl_->options.timeout);
     SLIDETRAIN_MPI_CHECK(
-        MPI_Allreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, mpiOp(op), impl_->comm));
+        MPI_Allreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, detail::mpiOp(op), impl_->comm));
   }
-  finishAllReduce(t, buf, op, impl_->size);
+  detail::finishAllReduce(t, buf, op, impl_->size);
 }
 
 void MpiComm::broadcast(at::Tensor& t, int root) {
   if (root < 0 || root >= impl_->size)
     throw DistError(detail::rankHost() + ": broadcast root " + std::to_string(root) +
                     " is not a rank of a world of " + std::to_string(impl_->size));
-  at::Tensor buf = staging(t);
-  const MPI_Datatype type = mpiType(buf.scalar_type());
-  const int count = checkedCount(buf);
-  const std::string what = describe("broadcast", impl_->seq++, t);
+  at::Tensor buf = detail::staging(t);
+  const MPI_Datatype type = detail::mpiType(buf.scalar_type());
+  const int count = detail::checkedCount(buf);
+  const std::string what = detail::describe("broadcast", impl_->seq++, t);
   detail::noteActivity(what);
   MPI_Request req = impl_->start([&](MPI_Request* r) {
     SLIDETRAIN_MPI_CHECK(MPI_Ibcast(buf.data_ptr(), count, type, root, impl_->comm, r));
@@ -396,13 +215,13 @@ void MpiComm::broadcast(at::Tensor& t, int root) {
 }
 
 at::Tensor MpiComm::allGather(const at::Tensor& t) {
-  at::Tensor send = staging(t);
+  at::Tensor send = detail::staging(t);
   std::vector<int64_t> shape{impl_->size};
   shape.insert(shape.end(), t.sizes().begin(), t.sizes().end());
   at::Tensor out = at::empty(shape, send.options());
-  const MPI_Datatype type = mpiType(send.scalar_type());
-  const int count = checkedCount(send);
-  const std::string what = describe("allGather", impl_->seq++, t);
+  const MPI_Datatype type = detail::mpiType(send.scalar_type());
+  const int count = detail::checkedCount(send);
+  const std::string what = detail::describe("allGather", impl_->seq++, t);
   detail::noteActivity(what);
   MPI_Request req = impl_->start([&](MPI_Request* r) {
     SLIDETRAIN_MPI_CHECK(MPI_Iallgather(send.data_ptr(), count, type, out.data_ptr(), count, type,

@@ -1,9 +1,8 @@
-// NcclComm: ncclComm_t + private stream + watchdog. See NcclComm.h for the contract.
+// NcclComm: ncclComm_t + private stream + watchdog. See NcclComm.h for the contract; the CUDA
+// and NCCL helpers (error checks, dtypes, streams, buffers) are in NcclCuda.h.
 #include "distributed/NcclComm.h"
 
-#include <cuda_runtime.h>
 #include <mpi.h>
-#include <nccl.h>
 
 #include <ATen/ATen.h>
 #ifdef SLIDETRAIN_TORCH_CUDA
@@ -20,127 +19,9 @@
 #include "distributed/Check.h"
 #include "distributed/Heartbeat.h"
 #include "distributed/MpiComm.h"
+#include "distributed/NcclCuda.h"
 
 namespace slidetrain::dist {
-namespace {
-
-std::string ncclVersionText() {
-  int v = 0;
-  if (ncclGetVersion(&v) != ncclSuccess) return "NCCL ?";
-  // Since 2.9 the code is major*10000 + minor*100 + patch; before, major*1000 + minor*100 +
-  // patch (nccl.h's NCCL_VERSION macro). Runtime and header versions can differ.
-  if (v < 10000)
-    return "NCCL " + std::to_string(v / 1000) + "." + std::to_string(v / 100 % 10) + "." +
-           std::to_string(v % 100);
-  return "NCCL " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
-         std::to_string(v % 100);
-}
-
-}  // namespace
-}  // namespace slidetrain::dist
-
-/// Throws DistError "rank R@host file:line: call failed: <ncclGetErrorString> (NCCL x.y.z)".
-#define SLIDETRAIN_NCCL_CHECK(call)                                                        \
-  do {                                                                                     \
-    ncclResult_t slidetrainNcclRc_ = (call);                                               \
-    if (slidetrainNcclRc_ != ncclSuccess)                                                  \
-      ::slidetrain::dist::detail::throwCallError(                                          \
-          __FILE__, __LINE__, #call,                                                       \
-          std::string(ncclGetErrorString(slidetrainNcclRc_)) + " (" +                      \
-              ::slidetrain::dist::ncclVersionText() + ")");                                \
-  } while (0)
-
-#define SLIDETRAIN_CUDA_CHECK(call)                                                        \
-  do {                                                                                     \
-    cudaError_t slidetrainCudaRc_ = (call);                                                \
-    if (slidetrainCudaRc_ != cudaSuccess)                                                  \
-      ::slidetrain::dist::detail::throwCallError(__FILE__, __LINE__, #call,                \
-                                                 cudaGetErrorString(slidetrainCudaRc_));   \
-  } while (0)
-
-namespace slidetrain::dist {
-namespace {
-
-ncclDataType_t ncclType(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return ncclFloat32;
-    case at::kDouble: return ncclFloat64;
-    case at::kHalf: return ncclFloat16;
-#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0)
-    case at::kBFloat16: return ncclBfloat16;  // NCCL >= 2.10
-#endif
-    case at::kInt: return ncclInt32;
-    case at::kLong: return ncclInt64;
-    case at::kByte: return ncclUint8;
-    case at::kChar: return ncclInt8;
-    default:
-      throw DistError(detail::rankHost() + ": NcclComm does not support dtype " +
-                      std::string(c10::toString(t)));
-  }
-}
-
-ncclRedOp_t ncclOp(ReduceOp op, at::ScalarType t) {
-  switch (op) {
-    case ReduceOp::Sum: return ncclSum;
-    case ReduceOp::Max: return ncclMax;
-    case ReduceOp::Min: return ncclMin;
-    case ReduceOp::Avg:
-      if (!at::isFloatingType(t))
-        throw DistError(detail::rankHost() +
-                        ": NcclComm Avg is for floating tensors; reduce integers with Sum");
-#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0)
-      return ncclAvg;  // fused: NCCL divides while reducing (ncclAvg exists since NCCL 2.10)
-#else
-      throw DistError(detail::rankHost() + ": NcclComm Avg needs NCCL >= 2.10 (ncclAvg); this "
-                      "build has " + std::to_string(NCCL_VERSION_CODE) + ". Reduce with Sum and "
-                      "divide, or upgrade NCCL");
-#endif
-  }
-  return ncclSum;
-}
-
-void checkCuda(const at::Tensor& t, const char* what) {
-  if (!t.is_cuda())
-    throw DistError(detail::rankHost() + ": NcclComm::" + what +
-                    " needs a CUDA tensor; host data (counts, metrics) belongs on the host plane "
-                    "(MPI), CPU models use backend \"mpi\"");
-  if (!t.is_contiguous())
-    throw DistError(detail::rankHost() + ": NcclComm::" + what + " needs a contiguous tensor");
-}
-
-/// The stream this thread computes on: libtorch's current CUDA stream of `device` in a CUDA
-/// libtorch (what ProcessGroupNCCL orders against), else the per-thread default stream (a CPU
-/// libtorch has no CUDA streams; its only CUDA buffers are the raw ones of copyToCudaDevice).
-/// Never the legacy default stream, which would serialise against every other stream.
-cudaStream_t computeStream(int device) {
-#ifdef SLIDETRAIN_TORCH_CUDA
-  return c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
-#else
-  (void)device;
-  return cudaStreamPerThread;
-#endif
-}
-
-/// A CUDA tensor of `shape`: libtorch's caching allocator in a CUDA libtorch, else cudaMalloc
-/// with a cudaFree deleter (cudaFree synchronises the device, so freeing it is always safe).
-at::Tensor emptyCuda(at::IntArrayRef shape, const at::TensorOptions& options, int device) {
-#ifdef SLIDETRAIN_TORCH_CUDA
-  return at::empty(shape, options.device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device))));
-#else
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  void* p = nullptr;
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
-  SLIDETRAIN_CUDA_CHECK(cudaMalloc(&p, static_cast<size_t>(n) * options.dtype().itemsize() + 1));
-  return at::for_blob(p, shape)
-      .options(options)
-      .target_device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)))
-      .deleter([](void* q) { cudaFree(q); })
-      .make_tensor();
-#endif
-}
-
-}  // namespace
 
 struct NcclComm::Impl {
   struct Pending;
@@ -212,7 +93,7 @@ void NcclComm::Impl::watch() {
     if (c && ncclCommGetAsyncError(c, &async) == ncclSuccess && async != ncclSuccess) {
       const std::string why = ncclGetErrorString(async);
       abortComm();
-      abortJob("NCCL asynchronous error: " + why + " (" + ncclVersionText() + ")");
+      abortJob("NCCL asynchronous error: " + why + " (" + detail::ncclVersionText() + ")");
     }
     const auto now = std::chrono::steady_clock::now();
     for (auto it = pending.begin(); it != pending.end();) {
@@ -251,7 +132,7 @@ class NcclWork : public Work {
     if (!impl_->comm.load())
       throw DistError(detail::rankHost() + ": " + p_->what + ": NCCL communicator was aborted");
     SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl_->device));
-    SLIDETRAIN_CUDA_CHECK(cudaStreamWaitEvent(computeStream(impl_->device), p_->done, 0));
+    SLIDETRAIN_CUDA_CHECK(cudaStreamWaitEvent(detail::computeStream(impl_->device), p_->done, 0));
   }
 
   /// Blocks the host until the collective completed (barrier), with the timeout.
@@ -281,7 +162,7 @@ std::shared_ptr<NcclWork> enqueue(const std::shared_ptr<NcclComm::Impl>& impl,
   SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl->device));
   cudaEvent_t ready = nullptr;
   SLIDETRAIN_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-  SLIDETRAIN_CUDA_CHECK(cudaEventRecord(ready, computeStream(impl->device)));
+  SLIDETRAIN_CUDA_CHECK(cudaEventRecord(ready, detail::computeStream(impl->device)));
   SLIDETRAIN_CUDA_CHECK(cudaStreamWaitEvent(impl->stream, ready, 0));
   cudaEventDestroy(ready);  // safe: destruction is deferred until the event completes
   launch();
@@ -312,47 +193,6 @@ std::string describe(const char* name, uint64_t seq, const at::Tensor& t) {
 }
 
 }  // namespace
-
-std::string ncclAndCudaVersions() {
-  int rt = 0;
-  std::string cuda = cudaRuntimeGetVersion(&rt) == cudaSuccess
-                         ? std::to_string(rt / 1000) + "." + std::to_string(rt % 1000 / 10)
-                         : std::string("?");
-  return ncclVersionText() + ", CUDA runtime " + cuda;
-}
-
-int cudaDeviceCountOrZero(std::string* why) {
-  int n = 0;
-  const cudaError_t rc = cudaGetDeviceCount(&n);
-  if (rc != cudaSuccess) {
-    if (why) *why = cudaGetErrorString(rc);
-    cudaGetLastError();  // clear the sticky error so later CUDA calls are not poisoned
-    return 0;
-  }
-  if (n == 0 && why) *why = "no CUDA device visible";
-  return n;
-}
-
-at::Tensor copyToCudaDevice(const at::Tensor& cpu, int device) {
-  const at::Tensor src = cpu.contiguous();
-  at::Tensor t = emptyCuda(src.sizes(), src.options(), device);
-  const cudaStream_t s = computeStream(device);
-  SLIDETRAIN_CUDA_CHECK(cudaMemcpyAsync(t.data_ptr(), src.data_ptr(), src.nbytes(),
-                                        cudaMemcpyHostToDevice, s));
-  SLIDETRAIN_CUDA_CHECK(cudaStreamSynchronize(s));  // `src` may be pageable and go away
-  return t;
-}
-
-at::Tensor copyToHost(const at::Tensor& cuda) {
-  at::Tensor out = at::empty(cuda.sizes(), cuda.options().device(at::kCPU));
-  const int device = cuda.device().index();
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
-  const cudaStream_t s = computeStream(device);  // ordered after waited collectives
-  SLIDETRAIN_CUDA_CHECK(cudaMemcpyAsync(out.data_ptr(), cuda.data_ptr(), out.nbytes(),
-                                        cudaMemcpyDeviceToHost, s));
-  SLIDETRAIN_CUDA_CHECK(cudaStreamSynchronize(s));
-  return out;
-}
 
 NcclComm::NcclComm(CommOptions options, int device) : impl_(std::make_shared<Impl>()) {
   ensureMpiInitialized();
@@ -396,9 +236,9 @@ int NcclComm::size() const { return impl_->size; }
 int NcclComm::device() const { return impl_->device; }
 
 std::shared_ptr<Work> NcclComm::allReduceAsync(at::Tensor t, ReduceOp op) {
-  checkCuda(t, "allReduce");
-  const ncclDataType_t type = ncclType(t.scalar_type());
-  const ncclRedOp_t nop = ncclOp(op, t.scalar_type());
+  detail::checkCuda(t, "allReduce");
+  const ncclDataType_t type = detail::ncclType(t.scalar_type());
+  const ncclRedOp_t nop = detail::ncclOp(op, t.scalar_type());
   return enqueue(impl_, {t}, describe("allReduce", impl_->seq++, t), [&] {
     // A single collective needs no ncclGroupStart/End (those batch several into one launch).
     SLIDETRAIN_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, nop,
@@ -409,11 +249,11 @@ std::shared_ptr<Work> NcclComm::allReduceAsync(at::Tensor t, ReduceOp op) {
 void NcclComm::allReduce(at::Tensor& t, ReduceOp op) { allReduceAsync(t, op)->wait(); }
 
 void NcclComm::broadcast(at::Tensor& t, int root) {
-  checkCuda(t, "broadcast");
+  detail::checkCuda(t, "broadcast");
   if (root < 0 || root >= impl_->size)
     throw DistError(detail::rankHost() + ": broadcast root " + std::to_string(root) +
                     " is not a rank of a world of " + std::to_string(impl_->size));
-  const ncclDataType_t type = ncclType(t.scalar_type());
+  const ncclDataType_t type = detail::ncclType(t.scalar_type());
   enqueue(impl_, {t}, describe("broadcast", impl_->seq++, t), [&] {
     SLIDETRAIN_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), type, root,
                                         impl_->comm.load(), impl_->stream));
@@ -421,11 +261,11 @@ void NcclComm::broadcast(at::Tensor& t, int root) {
 }
 
 at::Tensor NcclComm::allGather(const at::Tensor& t) {
-  checkCuda(t, "allGather");
-  const ncclDataType_t type = ncclType(t.scalar_type());
+  detail::checkCuda(t, "allGather");
+  const ncclDataType_t type = detail::ncclType(t.scalar_type());
   std::vector<int64_t> shape{impl_->size};
   shape.insert(shape.end(), t.sizes().begin(), t.sizes().end());
-  at::Tensor result = emptyCuda(shape, t.options(), impl_->device);
+  at::Tensor result = detail::emptyCuda(shape, t.options(), impl_->device);
   enqueue(impl_, {t, result}, describe("allGather", impl_->seq++, t), [&] {
     SLIDETRAIN_NCCL_CHECK(ncclAllGather(t.data_ptr(), result.data_ptr(), t.numel(), type,
                                         impl_->comm.load(), impl_->stream));
@@ -435,7 +275,7 @@ at::Tensor NcclComm::allGather(const at::Tensor& t) {
 
 void NcclComm::barrier() {
   // An all-reduce of one byte, waited for on the host: returns only when every rank got here.
-  at::Tensor one = emptyCuda({1}, at::TensorOptions().dtype(at::kByte), impl_->device);
+  at::Tensor one = detail::emptyCuda({1}, at::TensorOptions().dtype(at::kByte), impl_->device);
   const std::string what = "barrier #" + std::to_string(impl_->seq++) + " (nccl)";
   enqueue(impl_, {one}, what, [&] {
     SLIDETRAIN_NCCL_CHECK(ncclAllReduce(one.data_ptr(), one.data_ptr(), 1, ncclUint8, ncclSum,

@@ -10,6 +10,7 @@
 
 #include "wsi/Errors.h"
 #include "wsi/Json.h"
+#include "wsi/JsonWriter.h"
 
 namespace slidetrain::wsi {
 
@@ -154,25 +155,27 @@ Annotations Annotations::readGeoJson(const std::string& path) {
 void Annotations::writeGeoJson(const std::string& path) const {
   std::ofstream out(path);
   if (!out) throw DataError("cannot write annotations '" + path + "'");
-  out.precision(10);
-  out << "{\"type\": \"FeatureCollection\", \"features\": [";
   std::vector<const AnnotationPolygon*> all;
   for (const auto& p : polygons_) all.push_back(&p);
   for (const auto& p : exclusions_) all.push_back(&p);
-  for (size_t k = 0; k < all.size(); ++k) {
-    const auto& p = *all[k];
-    out << (k ? ",\n" : "\n") << "  {\"type\": \"Feature\", \"geometry\": {\"type\": \"Polygon\", "
-        << "\"coordinates\": [";
-    for (size_t r = 0; r < p.rings.size(); ++r) {
-      out << (r ? ", [" : "[");
-      for (size_t i = 0; i < p.rings[r].size(); ++i)
-        out << (i ? ", [" : "[") << p.rings[r][i][0] << ", " << p.rings[r][i][1] << "]";
-      out << "]";
+  JsonWriter w(out);  // {"a": 1, "b": [2, 3]}, numbers as %.10g
+  w.beginObject().key("type").value("FeatureCollection");
+  w.key("features").beginArray(JsonLayout::OnePerLine);
+  for (const AnnotationPolygon* p : all) {
+    w.beginObject().key("type").value("Feature");
+    w.key("geometry").beginObject().key("type").value("Polygon").key("coordinates").beginArray();
+    for (const auto& ring : p->rings) {
+      w.beginArray();
+      for (const auto& v : ring) w.beginArray().value(v[0]).value(v[1]).endArray();
+      w.endArray();
     }
-    out << "]}, \"properties\": {\"objectType\": \"annotation\", \"classification\": {\"name\": "
-        << jsonQuote(p.className) << "}}}";
+    w.endArray().endObject();
+    w.key("properties").beginObject().key("objectType").value("annotation");
+    w.key("classification").beginObject().key("name").value(p->className).endObject();
+    w.endObject().endObject();
   }
-  out << "\n]}\n";
+  w.endArray().endObject();
+  out << "\n";
   if (!out.flush()) throw DataError("cannot write annotations '" + path + "': write failed");
 }
 

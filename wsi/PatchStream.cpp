@@ -1,15 +1,13 @@
+// PatchStream: worker threads, admission windows, the bounded prefetch queue and in-order
+// delivery. How one patch is read, and in which order, is PatchReader's (PatchReader.h).
 #include "wsi/PatchStream.h"
-
-#include <sched.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstring>
-#include <tuple>
 
 #include "wsi/Errors.h"
-#include "wsi/Resample.h"
-#include "wsi/SlideReader.h"
+#include "wsi/PatchReader.h"
 #include "wsi/TiffTileReader.h"
 
 namespace slidetrain::wsi {
@@ -20,22 +18,6 @@ double since(std::chrono::steady_clock::time_point t0) {
 }
 
 }  // namespace
-
-int defaultStreamWorkers() {
-  cpu_set_t set;
-  int n = 0;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
-  return std::clamp(n, 1, 64);
-}
-
-void StreamOptions::validate() const {
-  if (workers < 1) throw std::invalid_argument("data.workers: must be >= 1");
-  if (prefetchBatches < 1) throw std::invalid_argument("data.prefetch_batches: must be >= 1");
-  if (slideCache < 1) throw std::invalid_argument("data.slide_cache: must be >= 1");
-  if (tileCacheBytes < 0) throw std::invalid_argument("data.tile_cache_mb: must be >= 0");
-  if (groupWindowBatches < 0) throw std::invalid_argument("data.group_window: must be >= 0");
-}
 
 /// An admitted batch: its pixel buffer is allocated on admission and filled in place by the
 /// workers (each patch position is written by exactly one worker, outside the lock).
@@ -50,15 +32,18 @@ struct PatchStream::Slot {
 
 PatchStream::PatchStream(std::vector<std::string> slidePaths, StreamOptions options,
                          PatchTransform transform, std::vector<SlideOptions> perSlideOptions)
-    : paths_(std::move(slidePaths)),
-      slideOptions_(std::move(perSlideOptions)),
-      options_(std::move(options)),
-      transform_(std::move(transform)) {
+    : options_(std::move(options)) {
   options_.validate();
-  if (!slideOptions_.empty() && slideOptions_.size() != paths_.size())
+  if (!perSlideOptions.empty() && perSlideOptions.size() != slidePaths.size())
     throw std::invalid_argument("PatchStream: perSlideOptions must match the slide list");
-  tileCache_ = std::make_shared<TileCache>(static_cast<size_t>(options_.tileCacheBytes));
-  tileHint_.assign(paths_.size(), {0, 0});
+  tileHint_.assign(slidePaths.size(), {0, 0});
+  // The reader reports a slide's tile size when it opens it; admitLocked groups by it.
+  auto onTileSize = [this](int32_t slide, std::array<int, 2> tileSize) {
+    std::lock_guard<std::mutex> lk(mu_);
+    tileHint_[slide] = tileSize;
+  };
+  reader_ = std::make_unique<PatchReader>(std::move(slidePaths), std::move(perSlideOptions),
+                                          options_, std::move(transform), onTileSize);
   stats_.queueCapacity = options_.prefetchBatches;
 }
 
@@ -115,11 +100,6 @@ void PatchStream::admitLocked() {
     const int64_t begin = admitted_, end = std::min<int64_t>(n, begin + window);
     // Bounded prefetch: never more than prefetchBatches batches beyond what was consumed.
     if (begin >= n || end > nextToDeliver_ + options_.prefetchBatches) return;
-    struct Keyed {
-      std::tuple<int32_t, int32_t, int64_t, int64_t, int64_t, int> key;
-      Task task;
-    };
-    std::vector<Keyed> keyed;
     for (int64_t b = begin; b < end; ++b) {
       const auto& reqs = batches_[b];
       auto slot = std::make_unique<Slot>();
@@ -130,92 +110,17 @@ void PatchStream::admitLocked() {
       slot->ok.assign(reqs.size(), 0);
       slot->remaining = static_cast<int>(reqs.size());
       stats_.bufferedBytes += static_cast<int64_t>(slot->batch.pixels.size());
-      for (int p = 0; p < static_cast<int>(reqs.size()); ++p) {
-        const auto& r = reqs[p];
-        // Tile coordinates in level-0 pixels; before a slide is opened its tile size is unknown
-        // and 256 (the common size) stands in.
-        const auto hint = r.slide >= 0 && size_t(r.slide) < tileHint_.size() ? tileHint_[r.slide]
-                                                                               : std::array<int, 2>{0, 0};
-        const int64_t tw = hint[0] > 0 ? hint[0] : 256, th = hint[1] > 0 ? hint[1] : 256;
-        keyed.push_back({{r.slide, r.level, r.y / th, r.x / tw, b, p}, {b, p}});
-      }
       const bool empty = reqs.empty();
       Slot& s = *slot;
       slots_.emplace(b, std::move(slot));
       if (empty) finishLocked(b, s);
     }
-    std::stable_sort(keyed.begin(), keyed.end(),
-                     [](const Keyed& a, const Keyed& b) { return a.key < b.key; });
-    // Workers pop tasks in turn; if neighbours in tile order went to different workers, they
-    // would wait on each other's decode of the tiles they share. So the sorted window is cut
-    // into one contiguous segment per worker and queued round-robin: each worker walks its own
-    // run of tiles and the workers meet only at segment borders.
-    const size_t w = static_cast<size_t>(std::max(1, options_.workers));
-    const size_t seg = (keyed.size() + w - 1) / w;
-    for (size_t i = 0; i < seg; ++i)
-      for (size_t k = 0; k < w; ++k)
-        if (k * seg + i < keyed.size()) tasks_.push_back(keyed[k * seg + i].task);
+    // Patches sharing a tile are read together (each tile decoded once), one run per worker.
+    for (const auto& [b, p] : tileReadOrder(batches_, begin, end, tileHint_, options_.workers))
+      tasks_.push_back({b, p});
     stats_.peakBufferedBytes = std::max(stats_.peakBufferedBytes, stats_.bufferedBytes);
     admitted_ = end;
   }
-}
-
-PatchStream::Handle PatchStream::handle(int32_t index) {
-  if (index < 0 || static_cast<size_t>(index) >= paths_.size())
-    throw SlideError("PatchStream: slide index " + std::to_string(index) + " out of range");
-  std::promise<Handle> promise;
-  {
-    std::unique_lock<std::mutex> lk(cacheMu_);
-    for (auto it = cache_.begin(); it != cache_.end(); ++it) {
-      if (it->first == index) {
-        cache_.splice(cache_.begin(), cache_, it);
-        auto f = it->second;
-        lk.unlock();  // another worker may still be opening it
-        return f.get();
-      }
-    }
-    cache_.emplace_front(index, promise.get_future().share());
-    while (cache_.size() > static_cast<size_t>(options_.slideCache)) cache_.pop_back();
-  }
-  // Open outside the lock: opening can take a while and other workers should not wait on it.
-  Handle h;
-  try {
-    const SlideOptions& so = slideOptions_.empty() ? options_.slideOptions : slideOptions_[index];
-    h.slide = Slide::open(paths_[index], so);
-    if (options_.directReads) {
-      h.reader = TiffTileReader::open(*h.slide, so.background, tileCache_);
-      if (h.reader) {
-        const auto ts = h.reader->tileSize(0);
-        std::lock_guard<std::mutex> lk(mu_);
-        tileHint_[index] = ts;
-      }
-    }
-  } catch (...) {
-    promise.set_exception(std::current_exception());
-    std::lock_guard<std::mutex> lk(cacheMu_);
-    for (auto it = cache_.begin(); it != cache_.end(); ++it) {
-      if (it->first == index) {  // forget the failure: the next patch of this slide retries
-        cache_.erase(it);
-        break;
-      }
-    }
-    throw;
-  }
-  promise.set_value(h);
-  return h;
-}
-
-void PatchStream::readPatch(const PatchRequest& r, RgbImage& img, RgbImage& scratch,
-                            bool* direct) {
-  const Handle h = handle(r.slide);
-  const int side = r.readSize > 0 ? r.readSize : r.size;
-  RgbImage& target = side == r.size ? img : scratch;
-  *direct = h.reader && h.reader->tryReadRegion(r.x, r.y, r.level, side, side, target);
-  if (!*direct) target = h.slide->readRegion(r.x, r.y, r.level, side, side);
-  if (side != r.size) img = resizeRgb(scratch, r.size, r.size);  // Lanczos-3 (libvips)
-  if (transform_) transform_(img, r);
-  if (img.width != r.size || img.height != r.size)
-    throw SlideError("PatchStream: the transform changed the patch size");
 }
 
 void PatchStream::workerLoop() {
@@ -239,11 +144,10 @@ void PatchStream::workerLoop() {
     std::exception_ptr err;
     std::string reason;
     try {
-      readPatch(r, img, scratch, &direct);
+      reader_->read(r, img, scratch, &direct);
       std::memcpy(dest, img.pixels.data(), img.pixels.size());
     } catch (const std::exception& e) {
-      reason = paths_[r.slide < 0 || size_t(r.slide) >= paths_.size() ? 0 : r.slide] +
-               ": patch " + std::to_string(r.id) + " at (" + std::to_string(r.x) + ", " +
+      reason = reader_->path(r.slide) + ": patch " + std::to_string(r.id) + " at (" + std::to_string(r.x) + ", " +
                std::to_string(r.y) + ") level " + std::to_string(r.level) + ": " + e.what();
       err = std::make_exception_ptr(SlideError(reason));
     }
@@ -337,7 +241,7 @@ StreamStats PatchStream::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
   StreamStats s = stats_;
   s.elapsedSeconds = closedSeconds_ + (passOpen_ ? since(passStart_) : 0);
-  const auto c = tileCache_->counters();
+  const auto c = reader_->tileCache().counters();
   s.tilesDecoded = c.decodes;
   s.tileCacheHits = c.hits;
   s.decodedBytes += c.decodedBytes;

@@ -186,6 +186,47 @@ TEST(AnnotationsTest, AsapXmlPolygonsGroupsAndExclusions) {
   EXPECT_FALSE(Annotations::isExclusionClass("tumor"));
 }
 
+// The exact bytes writeGeoJson wrote before it used JsonWriter (same layout, %.10g numbers,
+// escaped class names, exclusions after the labelled polygons); files stay byte-identical.
+TEST(AnnotationsTest, WrittenGeoJsonBytesAreStable) {
+  test::TempDir dir;
+  auto bytes = [&](const Annotations& a) {
+    a.writeGeoJson(dir.file("g.geojson"));
+    const std::vector<uint8_t> b = test::readBytes(dir.file("g.geojson"));
+    return std::string(b.begin(), b.end());
+  };
+  EXPECT_EQ(bytes(Annotations()), "{\"type\": \"FeatureCollection\", \"features\": [\n]}\n");
+
+  Annotations a;
+  AnnotationPolygon tumor;
+  tumor.className = "Tumor";
+  tumor.rings = {{{0, 0}, {100.5, 0}, {100.5, 1.0 / 3}, {0.1 + 0.2, 123456789.123456}},
+                 {{1e20, -2.5}, {-0.0, 1e-7}, {42, 7}}};
+  a.add(tumor);
+  AnnotationPolygon odd;
+  odd.className = "Stroma \"q\" \\ \n\t\x01 \xC3\xA9";
+  odd.rings = {{{1, 2}, {3, 4}, {5, 6}, {1, 2}}};  // closing vertex dropped by add()
+  a.add(odd);
+  AnnotationPolygon hole;
+  hole.className = "Exclusion";
+  hole.rings = {{{10, 10}, {20, 10}, {20, 20}}};
+  a.add(hole);
+  EXPECT_EQ(bytes(a),
+            "{\"type\": \"FeatureCollection\", \"features\": [\n"
+            "  {\"type\": \"Feature\", \"geometry\": {\"type\": \"Polygon\", \"coordinates\": "
+            "[[[0, 0], [100.5, 0], [100.5, 0.3333333333], [0.3, 123456789.1]], "
+            "[[1e+20, -2.5], [-0, 1e-07], [42, 7]]]}, \"properties\": {\"objectType\": "
+            "\"annotation\", \"classification\": {\"name\": \"Tumor\"}}},\n"
+            "  {\"type\": \"Feature\", \"geometry\": {\"type\": \"Polygon\", \"coordinates\": "
+            "[[[1, 2], [3, 4], [5, 6]]]}, \"properties\": {\"objectType\": \"annotation\", "
+            "\"classification\": {\"name\": "
+            "\"Stroma \\\"q\\\" \\\\ \\n\\u0009\\u0001 \xC3\xA9\"}}},\n"
+            "  {\"type\": \"Feature\", \"geometry\": {\"type\": \"Polygon\", \"coordinates\": "
+            "[[[10, 10], [20, 10], [20, 20]]]}, \"properties\": {\"objectType\": \"annotation\", "
+            "\"classification\": {\"name\": \"Exclusion\"}}}\n"
+            "]}\n");
+}
+
 TEST(AnnotationsTest, BadAsapXmlNamesFileAndLine) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"<Annotations></Annotations>", "not an ASAP annotation file"},

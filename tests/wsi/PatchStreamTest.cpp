@@ -10,6 +10,7 @@
 #include "wsi/Augment.h"
 #include "wsi/Errors.h"
 #include "WsiTestUtil.h"
+#include "wsi/PatchReader.h"
 #include "wsi/PatchStream.h"
 #include "wsi/SynthCohort.h"
 
@@ -299,4 +300,33 @@ TEST(PatchStream, MemoryStaysBoundedOverALongStream) {
   EXPECT_LE(st.peakBufferedBytes, o.prefetchBatches * batchBytes);
   EXPECT_EQ(st.bufferedBytes, 0);
   EXPECT_LT(rssKb() - rssAfterWarmup, 32 * 1024) << "RSS grew by more than 32 MB after warm-up";
+}
+
+TEST(PatchStream, TileReadOrderGroupsByTileThenOneRunPerWorker) {
+  // Slide 0 has 512 px tiles (known), slide 1 none yet (256 stands in); batch 1 is outside the
+  // window [0, 1) except when asked for.
+  auto req = [](int32_t slide, int64_t x, int64_t y) {
+    PatchRequest r;
+    r.slide = slide, r.x = x, r.y = y, r.size = 64;
+    return r;
+  };
+  const std::vector<std::vector<PatchRequest>> batches = {
+      {req(1, 300, 0), req(0, 600, 0), req(0, 10, 0), req(1, 0, 0), req(0, 0, 520),
+       req(0, 500, 0)},
+      {req(0, 0, 0)}};
+  const std::vector<std::array<int, 2>> tiles = {{512, 512}, {0, 0}};
+  using Order = std::vector<std::pair<int64_t, int>>;
+  // Tile order: slide 0 tile (0,0): positions 2, 5; tile (0,1): 1; tile row 1: 4; slide 1
+  // tile (0,0): 3; (0,1): 0.
+  EXPECT_EQ(tileReadOrder(batches, 0, 1, tiles, 1),
+            (Order{{0, 2}, {0, 5}, {0, 1}, {0, 4}, {0, 3}, {0, 0}}));
+  // Two workers: runs [2 5 1] and [4 3 0], interleaved so each worker pops its own run.
+  EXPECT_EQ(tileReadOrder(batches, 0, 1, tiles, 2),
+            (Order{{0, 2}, {0, 4}, {0, 5}, {0, 3}, {0, 1}, {0, 0}}));
+  // Four workers: runs of two, the last one empty.
+  EXPECT_EQ(tileReadOrder(batches, 0, 1, tiles, 4),
+            (Order{{0, 2}, {0, 1}, {0, 3}, {0, 5}, {0, 4}, {0, 0}}));
+  // Within a tile, patches keep batch order: batch 1's patch shares slide 0's first tile.
+  EXPECT_EQ(tileReadOrder(batches, 0, 2, tiles, 1).at(2), (std::pair<int64_t, int>{1, 0}));
+  EXPECT_TRUE(tileReadOrder(batches, 1, 1, tiles, 3).empty());
 }
