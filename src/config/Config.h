@@ -1,5 +1,5 @@
 #pragma once
-// Config: one tree of settings parsed from YAML with a fixed schema (ConfigSchema.cpp). Unknown
+// Config: one tree of settings parsed from YAML with a fixed schema (Schema.cpp). Unknown
 // keys and wrong types are rejected with the dotted key and the YAML line; every key has a
 // default, so a config file only says what differs. `key=value` overrides from the command
 // line go through the same checks.

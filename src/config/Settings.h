@@ -2,7 +2,7 @@
 // The configuration as plain typed structs, one per section of the YAML (docs/config.md). The
 // YAML file and the key=value overrides are parsed once, here, against the schema (Schema.cpp:
 // every key's type, bounds, default and help), and every component takes the section it needs.
-// Nothing outside src/config looks a key up by its name (tests/config/NoRawConfigTest.cmake).
+// Nothing outside src/config looks a key up by its name (tests/config/NoRawConfig.cmake).
 //
 // Sections have no defaults of their own: every value comes from the schema, so Settings::load
 // and Settings::defaults() are the way to make one.

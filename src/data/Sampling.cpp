@@ -6,6 +6,13 @@
 #include "distributed/Sampler.h"
 
 namespace slidetrain {
+
+SamplingOptions samplingOptions(const DataSettings& data) {
+  SamplingOptions o;
+  o.maxPatchesPerSlide = data.maxPatchesPerSlide;
+  o.classBalanced = data.classBalanced;
+  return o;
+}
 namespace {
 
 /// Seeded shuffle of `v` (Fisher-Yates over the project's portable PRNG).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "wsi/PatchStream.h"
+#include "src/config/Settings.h"
 
 namespace slidetrain {
 
@@ -20,6 +21,9 @@ struct SamplingOptions {
   int64_t maxPatchesPerSlide = 0;  ///< 0 = all
   bool classBalanced = false;
 };
+
+/// data.max_patches_per_slide and data.class_balanced.
+SamplingOptions samplingOptions(const DataSettings& data);
 
 /// Indices into `samples` (with repeats when class-balanced), sorted ascending. Same result on
 /// every rank and for any world size.

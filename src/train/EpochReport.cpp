@@ -1,0 +1,129 @@
+// EpochReport: see EpochReport.h.
+#include "src/train/EpochReport.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+
+#include <ATen/ATen.h>
+
+#include "src/train/EarlyStopping.h"
+#include "wsi/JsonWriter.h"
+
+namespace fs = std::filesystem;
+
+namespace slidetrain {
+namespace {
+
+std::string num(double v) { return wsi::jsonNumber(v, 8); }
+
+}  // namespace
+
+EpochReport::EpochReport(const Settings& s, std::optional<SplitData> val, int numClasses, bool lead)
+    : val_(std::move(val)),
+      numClasses_(numClasses),
+      lead_(lead),
+      patience_(s.train.earlyStopping.patience),
+      minDelta_(s.train.earlyStopping.minDelta),
+      pooling_(slidePooling(s.predict)) {
+  const Monitor m = resolveMonitor(s.train.earlyStopping.metric, s.train.earlyStopping.mode, val_.has_value());
+  monitor_ = m.metric;
+  monitorMode_ = m.mode;
+  if (!m.note.empty() && lead_) std::fprintf(stderr, "warning: %s\n", m.note.c_str());
+}
+
+void EpochReport::openMetricsFile(const std::string& runDir) {
+  if (lead_) metricsOut_.open(fs::path(runDir) / "metrics.jsonl", std::ios::app);
+}
+
+EpochOutcome EpochReport::finish(const EpochTally& tally, int64_t epochIndex, const EpochPlan& plan,
+                                 TrainState& state, TrainStep& step, Model& model,
+                                 const dist::Planes& planes, const InferenceOptions& inference) {
+  // [loss_sum, weight_sum, seen, wait_share, confusion counts...] summed over ranks in one
+  // all-reduce on the host plane (host numbers): collective, issued once per epoch on every rank
+  // in the same place.
+  std::vector<double> packed{tally.lossSum, tally.weightSum, static_cast<double>(tally.seen),
+                             tally.waitSeconds / std::max(1e-9, tally.seconds)};
+  for (int64_t c : tally.cm.counts()) packed.push_back(static_cast<double>(c));
+  at::Tensor t = at::tensor(packed, at::kDouble);
+  planes.host->allReduce(t, dist::ReduceOp::Sum);
+  const double* tp = t.data_ptr<double>();
+  std::vector<int64_t> counts;
+  for (int64_t i = 4; i < t.numel(); ++i) counts.push_back(static_cast<int64_t>(std::llround(tp[i])));
+  TrainResult r;
+  r.monitor = monitor_;
+  r.train = Metrics::compute(ConfusionMatrix::fromCounts(numClasses_, counts));
+  r.trainLoss = tp[0] / std::max(1e-12, tp[1]);
+  const double seenAll = tp[2], waitShareMean = tp[3] / planes.size();
+
+  step.broadcastBuffers();  // the model every rank evaluates and rank 0 saves
+  if (val_) r.val = evaluateSplit(model, *val_, numClasses_, inference, pooling_, *planes.device);  // collective
+
+  // The monitored metric: every rank computes the same value from all-reduced numbers.
+  double value = std::numeric_limits<double>::quiet_NaN();
+  if (monitor_ == "train_loss") value = r.trainLoss;
+  else if (monitor_ == "train_accuracy") value = r.train.accuracy;
+  else if (r.val) value = metricValue(*r.val, monitor_);
+  const bool improved = isImprovement(monitorMode_, value, state.bestMetric, minDelta_);
+  if (improved) {
+    state.bestMetric = value;
+    state.bestEpoch = epochIndex + 1;
+    state.badEpochs = 0;
+  } else {
+    ++state.badEpochs;
+  }
+  const bool stop = shouldStop(patience_, state.badEpochs) && state.step < plan.totalSteps;
+  if (tally.reachedEnd) {
+    state.epoch = epochIndex + 1;
+    state.stepInEpoch = 0;
+  }
+  state.finished = stop;
+  r.stoppedEarly = stop;
+  r.bestMetric = state.bestMetric;
+  r.bestEpoch = state.bestEpoch;
+  r.steps = state.step;
+  r.epochs = epochIndex + 1;
+
+  if (lead_) {
+    const double patchesPerS = seenAll / std::max(1e-9, tally.seconds);
+    std::printf("epoch %lld/%lld  loss %.4f  acc %.4f", static_cast<long long>(epochIndex + 1),
+                static_cast<long long>(plan.epochs), r.trainLoss, r.train.accuracy);
+    if (r.val)
+      std::printf("  val_loss %.4f  val_acc %.4f  val_auc %s", r.val->loss, r.val->patch.accuracy,
+                  num(r.val->patch.rocAuc < 0 ? NAN : r.val->patch.rocAuc).c_str());
+    std::printf("  %.1fs  %.0f patches/s  data-wait %.1f%%%s%s\n", tally.seconds, patchesPerS,
+                100 * waitShareMean, improved ? "  *best" : "", stop ? "  early stop" : "");
+    wsi::JsonStyle style;
+    style.significantDigits = 8;
+    std::ostringstream j;
+    wsi::JsonWriter w(j, style);
+    w.beginObject().key("epoch").value(epochIndex + 1).key("step").value(state.step);
+    w.key("epoch_complete").value(tally.reachedEnd).key("loss").value(r.trainLoss);
+    w.key("lr").value(step.schedule().lrAt(state.step - 1)).key("seconds").value(tally.seconds);
+    w.key("patches").value(static_cast<int64_t>(seenAll)).key("patches_per_s").value(patchesPerS);
+    w.key("data_wait_pct").value(100 * waitShareMean);
+    w.key("stream").beginObject();
+    w.key("patches_per_s").value(tally.streamSeconds > 0 ? tally.streamPatches / tally.streamSeconds : 0.0);
+    w.key("decoded_mb_per_s").value(tally.streamSeconds > 0 ? tally.decodedMB / tally.streamSeconds : 0.0);
+    w.key("queue_fill").value(tally.queueFill);
+    w.key("wait_share").value(tally.waitSeconds / std::max(1e-9, tally.seconds));
+    w.endObject();
+    w.key("train").rawValue(r.train.toJson());
+    if (const LossScaler* scaler = step.scaler())
+      w.key("amp").beginObject().key("loss_scale").value(scaler->scale())
+          .key("skipped_steps").value(tally.skippedSteps).endObject();
+    if (r.val)
+      w.key("val_loss").value(r.val->loss).key("val").rawValue(r.val->patch.toJson())
+          .key("val_slide").rawValue(r.val->slide.toJson());
+    w.key("monitor").value(monitor_).key("monitor_value").value(value);
+    w.key("best").value(improved).key("early_stop").value(stop).endObject();
+    metricsOut_ << j.str() << "\n";
+    metricsOut_.flush();
+    std::fflush(stdout);
+  }
+  return {r, improved};
+}
+
+}  // namespace slidetrain
