@@ -18,6 +18,7 @@
 #include "src/data/ClassOrder.h"
 #include "src/data/StreamOptions.h"
 #include "src/train/Trainer.h"
+#include "wsi/JsonWriter.h"
 
 namespace fs = std::filesystem;
 
@@ -61,12 +62,7 @@ std::vector<double> foldRow(const EvalResult& r) {
           r.loss, r.slide.accuracy, auc(r.slide.rocAuc), r.slide.macro.f1};
 }
 
-std::string num(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+std::string num(double v) { return wsi::jsonNumber(v, 6); }
 
 /// Mean and sample standard deviation of the finite values.
 std::pair<double, double> meanSd(const std::vector<double>& v) {
@@ -92,29 +88,33 @@ void writeSummary(const std::string& runDir, const std::vector<std::vector<doubl
     for (double v : rows[f]) csv << "," << (std::isfinite(v) ? num(v) : "");
     csv << "\n";
   }
-  std::ofstream json(fs::path(runDir) / "cv_summary.json");
-  json << "{\"folds\": [";
+  wsi::JsonStyle style;
+  style.significantDigits = 6;
+  std::ofstream out(fs::path(runDir) / "cv_summary.json");
+  wsi::JsonWriter json(out, style);
+  json.beginObject().key("folds").beginArray();
   for (size_t f = 0; f < rows.size(); ++f) {
-    json << (f ? ", " : "") << "{\"fold\": " << f;
-    for (size_t c = 0; c < kColumns.size(); ++c) json << ", \"" << kColumns[c] << "\": " << num(rows[f][c]);
-    json << "}";
+    json.beginObject().key("fold").value(f);
+    for (size_t c = 0; c < kColumns.size(); ++c) json.key(kColumns[c]).value(rows[f][c]);
+    json.endObject();
   }
-  json << "], \"mean\": {";
+  json.endArray();
   std::printf("cross-validation (%zu folds): mean ± sd\n", rows.size());
+  std::vector<double> means, sds;
   for (size_t c = 0; c < kColumns.size(); ++c) {
     std::vector<double> col;
     for (const auto& r : rows) col.push_back(r[c]);
     const auto [m, sd] = meanSd(col);
-    json << (c ? ", " : "") << "\"" << kColumns[c] << "\": " << num(m);
+    means.push_back(m);
+    sds.push_back(sd);
     std::printf("  %-16s %.4f ± %.4f\n", kColumns[c].c_str(), m, sd);
   }
-  json << "}, \"sd\": {";
-  for (size_t c = 0; c < kColumns.size(); ++c) {
-    std::vector<double> col;
-    for (const auto& r : rows) col.push_back(r[c]);
-    json << (c ? ", " : "") << "\"" << kColumns[c] << "\": " << num(meanSd(col).second);
-  }
-  json << "}}\n";
+  json.key("mean").beginObject();
+  for (size_t c = 0; c < kColumns.size(); ++c) json.key(kColumns[c]).value(means[c]);
+  json.endObject().key("sd").beginObject();
+  for (size_t c = 0; c < kColumns.size(); ++c) json.key(kColumns[c]).value(sds[c]);
+  json.endObject().endObject();
+  out << "\n";
   std::printf("wrote %s and %s\n", (fs::path(runDir) / "cv_summary.csv").c_str(),
               (fs::path(runDir) / "cv_summary.json").c_str());
 }

@@ -90,7 +90,7 @@ const std::vector<KeySpec>& configSchema() {
       {"model.activation", T::String, "relu", "Activation", {"relu", "leaky_relu", "elu", "softplus", "shifted_relu"}},
       {"model.batch_norm", T::Bool, "true", "BatchNorm layers on/off"},
       {"model.bn_position", T::String, "before", "BatchNorm before or after the activation", {"before", "after"}},
-      {"model.dropout", T::Float, "-1", "Dropout rate of the head; -1 = the architecture's own default (0.5 for VGG/AlexNet/cnn4, 0.2-0.3 for EfficientNet/GoogLeNet, 0 otherwise)", {}, -1, 1},
+      {"model.dropout", T::Float, "-1", "Dropout rate of the head; -1 = the architecture's own default (0.5 for VGG/AlexNet/cnn_4conv, 0.2-0.3 for EfficientNet/GoogLeNet, 0 otherwise)", {}, -1, 1},
       {"model.head", T::String, "linear", "Classifier head: linear, or bn_dense (BatchNorm, Dense 256, Dropout, Dense k)", {"linear", "bn_dense"}},
       {"model.pretrained", T::String, "", "PyTorch state_dict file to load weights from (empty: random init)"},
       {"model.freeze_up_to", T::String, "", "Freeze every layer before this one (e.g. block5_conv1 for VGG19)"},

@@ -2,6 +2,8 @@
 // scores averaged, Cohen's kappa with quadratic weights) so numbers can be checked against it.
 #include "src/eval/Metrics.h"
 
+#include "wsi/JsonWriter.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,21 +15,6 @@ namespace slidetrain {
 namespace {
 
 double ratio(double num, double den) { return den > 0 ? num / den : 0.0; }
-
-/// Shortest round-tripping text for a double; JSON has no NaN/Inf, so those become null.
-std::string jsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
-template <typename T, typename F>
-std::string jsonArray(const std::vector<T>& items, F format) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + format(items[i]);
-  return out + "]";
-}
 
 }  // namespace
 
@@ -159,8 +146,13 @@ double quadraticKappa(const ConfusionMatrix& cm) {
 }
 
 std::string Metrics::toJson() const {
-  auto num = [](double v) { return jsonNumber(v); };
-  auto integer = [](int64_t v) { return std::to_string(v); };
+  std::ostringstream j;
+  wsi::JsonWriter w(j, wsi::JsonStyle::compact());
+  auto array = [&w](const char* name, auto value) {
+    w.key(name).beginArray();
+    for (const auto& c : value) w.value(c);
+    w.endArray();
+  };
   std::vector<double> precision, recall, f1;
   std::vector<int64_t> support;
   for (const auto& c : perClass) {
@@ -169,23 +161,26 @@ std::string Metrics::toJson() const {
     f1.push_back(c.f1);
     support.push_back(c.support);
   }
-  std::vector<std::vector<int64_t>> rows(confusion.numClasses());
-  for (int t = 0; t < confusion.numClasses(); ++t)
-    for (int p = 0; p < confusion.numClasses(); ++p) rows[t].push_back(confusion.at(t, p));
-
-  std::ostringstream j;
-  j << "{\"accuracy\":" << num(accuracy) << ",\"tp\":" << tp << ",\"tn\":" << tn
-    << ",\"fp\":" << fp << ",\"fn\":" << fn << ",\"tpr\":" << num(tpr) << ",\"tnr\":" << num(tnr)
-    << ",\"fnr\":" << num(fnr) << ",\"fpr\":" << num(fpr)
-    << ",\"precision\":" << jsonArray(precision, num) << ",\"recall\":" << jsonArray(recall, num)
-    << ",\"f1\":" << jsonArray(f1, num) << ",\"support\":" << jsonArray(support, integer)
-    << ",\"macro_precision\":" << num(macro.precision) << ",\"macro_recall\":" << num(macro.recall)
-    << ",\"macro_f1\":" << num(macro.f1) << ",\"weighted_precision\":" << num(weighted.precision)
-    << ",\"weighted_recall\":" << num(weighted.recall) << ",\"weighted_f1\":" << num(weighted.f1)
-    << ",\"roc_auc\":" << (rocAuc < 0 ? std::string("null") : num(rocAuc))
-    << ",\"kappa_quadratic\":" << num(kappaQuadratic) << ",\"confusion\":"
-    << jsonArray(rows, [&](const std::vector<int64_t>& r) { return jsonArray(r, integer); })
-    << "}";
+  w.beginObject().key("accuracy").value(accuracy).key("tp").value(tp).key("tn").value(tn);
+  w.key("fp").value(fp).key("fn").value(fn).key("tpr").value(tpr).key("tnr").value(tnr);
+  w.key("fnr").value(fnr).key("fpr").value(fpr);
+  array("precision", precision);
+  array("recall", recall);
+  array("f1", f1);
+  array("support", support);
+  w.key("macro_precision").value(macro.precision).key("macro_recall").value(macro.recall);
+  w.key("macro_f1").value(macro.f1).key("weighted_precision").value(weighted.precision);
+  w.key("weighted_recall").value(weighted.recall).key("weighted_f1").value(weighted.f1);
+  w.key("roc_auc");
+  if (rocAuc < 0) w.value(nullptr);  // undefined (one class present)
+  else w.value(rocAuc);
+  w.key("kappa_quadratic").value(kappaQuadratic).key("confusion").beginArray();
+  for (int t = 0; t < confusion.numClasses(); ++t) {
+    w.beginArray();
+    for (int p = 0; p < confusion.numClasses(); ++p) w.value(confusion.at(t, p));
+    w.endArray();
+  }
+  w.endArray().endObject();
   return j.str();
 }
 

@@ -18,9 +18,9 @@ using Builder = std::function<std::shared_ptr<Model>(const ModelOptions&)>;
 const std::vector<std::pair<std::string, Builder>>& registry() {
   static const std::vector<std::pair<std::string, Builder>> entries = {
       {"small_cnn", zoo::buildSmallCnn},
-      {"convnn_1", [](const ModelOptions& o) { return zoo::buildConvNN(o, 1); }},
-      {"convnn_2", [](const ModelOptions& o) { return zoo::buildConvNN(o, 2); }},
-      {"cnn4", zoo::buildCnn4},
+      {"cnn_1conv", [](const ModelOptions& o) { return zoo::buildConvNN(o, 1); }},
+      {"cnn_2conv", [](const ModelOptions& o) { return zoo::buildConvNN(o, 2); }},
+      {"cnn_4conv", zoo::buildCnn4},
       {"lenet5", zoo::buildLeNet5},
       {"alexnet", zoo::buildAlexNet},
       {"vgg11", [](const ModelOptions& o) { return zoo::buildVgg(o, 11, false); }},
@@ -42,6 +42,15 @@ const std::vector<std::pair<std::string, Builder>>& registry() {
   return entries;
 }
 
+const std::vector<std::pair<std::string, std::string>>& aliases() {
+  static const std::vector<std::pair<std::string, std::string>> entries = {
+      {"convnn_1", "cnn_1conv"},  // the small-CNN paper's ConvNN_1
+      {"convnn_2", "cnn_2conv"},  // its ConvNN_2
+      {"cnn4", "cnn_4conv"},      // the optimizer paper's 4-conv CNN
+  };
+  return entries;
+}
+
 std::string joined(const std::vector<std::string>& names) {
   std::ostringstream out;
   for (size_t i = 0; i < names.size(); ++i) out << (i ? ", " : "") << names[i];
@@ -53,8 +62,14 @@ std::string joined(const std::vector<std::string>& names) {
 void ModelOptions::validate() const {
   auto fail = [](const std::string& msg) { throw std::invalid_argument(msg); };
   auto names = modelNames();
-  if (std::find(names.begin(), names.end(), name) == names.end())
-    fail("model.name: unknown model '" + name + "'; expected one of: " + joined(names));
+  const std::string canonical = canonicalModelName(name);
+  if (std::find(names.begin(), names.end(), canonical) == names.end())
+    fail("model.name: unknown model '" + name + "'; expected one of: " + joined(names) +
+         " (or a seed-paper alias: " + joined([] {
+           std::vector<std::string> a;
+           for (const auto& [alias, target] : aliases()) a.push_back(alias);
+           return a;
+         }()) + ")");
   if (numClasses < 1)
     fail("model.num_classes: expected a positive integer, got " + std::to_string(numClasses));
   if (inputSize < 8)
@@ -67,7 +82,7 @@ void ModelOptions::validate() const {
          "'; expected one of: " + joined(acts));
   if (bnPosition != "before" && bnPosition != "after")
     fail("model.bn_position: expected 'before' or 'after', got '" + bnPosition + "'");
-  // A negative rate means "the architecture's own default" (0.5 for VGG/AlexNet/cnn4, ...).
+  // A negative rate means "the architecture's own default" (0.5 for VGG/AlexNet/cnn_4conv, ...).
   if (!(dropout < 1.0))
     fail("model.dropout: expected a rate in [0, 1) (or -1 for the architecture default), got " +
          std::to_string(dropout));
@@ -77,8 +92,9 @@ void ModelOptions::validate() const {
 
 std::shared_ptr<Model> buildModel(const ModelOptions& options) {
   options.validate();
+  const std::string canonical = canonicalModelName(options.name);
   for (const auto& [name, build] : registry())
-    if (name == options.name) return build(options);
+    if (name == canonical) return build(options);
   throw std::invalid_argument("model.name: unknown model '" + options.name + "'");
 }
 
@@ -95,6 +111,14 @@ ModelOptions modelOptions(const ModelSettings& s, int outputs, int inputSize) {
   m.validate();
   return m;
 }
+
+std::string canonicalModelName(const std::string& name) {
+  for (const auto& [alias, target] : aliases())
+    if (alias == name) return target;
+  return name;
+}
+
+std::vector<std::pair<std::string, std::string>> modelAliases() { return aliases(); }
 
 std::vector<std::string> modelNames() {
   std::vector<std::string> names;

@@ -38,6 +38,11 @@ class Model : public torch::nn::Module {
 
 std::shared_ptr<Model> buildModel(const ModelOptions& options);
 std::vector<std::string> modelNames();
+/// The seed papers' names kept as aliases (convnn_1 -> cnn_1conv, ...; docs/models.md), as
+/// (alias, model name) pairs; canonicalModelName maps an alias to its model (any other name to
+/// itself).
+std::vector<std::pair<std::string, std::string>> modelAliases();
+std::string canonicalModelName(const std::string& name);
 
 /// model.* with the number of outputs (models/Outputs.h) and the input side (tiling.patch_size);
 /// validated.

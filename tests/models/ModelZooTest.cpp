@@ -24,8 +24,8 @@ std::ostream& operator<<(std::ostream& os, const ZooCase& c) { return os << c.na
 
 // Reference counts from torchvision 0.14 with num_classes=1000 (googlenet without aux heads).
 const std::vector<ZooCase> kCases = {
-    {"small_cnn", 0, 64},          {"convnn_1", 0, 64},
-    {"convnn_2", 0, 64},           {"cnn4", 0, 64},
+    {"small_cnn", 0, 64},          {"cnn_1conv", 0, 64},
+    {"cnn_2conv", 0, 64},          {"cnn_4conv", 0, 64},
     {"lenet5", 0, 32},             {"alexnet", 61100840, 64},
     {"vgg11", 132863336, 32},      {"vgg11_bn", 132868840, 32},
     {"vgg16", 138357544, 32},      {"vgg16_bn", 138365992, 32},
@@ -212,6 +212,37 @@ TEST(ModelZoo, FrozenParametersDoNotMove) {
     }
   }
   EXPECT_FALSE(model->named_parameters()["fc.weight"].equal(before["fc.weight"]));
+}
+
+TEST(ModelZoo, SeedPaperNamesAreAliasesOfTheDescriptiveOnes) {
+  const auto aliases = modelAliases();
+  ASSERT_EQ(aliases.size(), 3u);
+  const auto names = modelNames();
+  for (const auto& [alias, name] : aliases) {
+    EXPECT_EQ(std::find(names.begin(), names.end(), alias), names.end()) << alias << " is listed as a model";
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+    EXPECT_EQ(canonicalModelName(alias), name);
+    ModelOptions a;
+    a.name = alias;
+    a.inputSize = 64;
+    ModelOptions b = a;
+    b.name = name;
+    torch::manual_seed(5);
+    auto ma = buildModel(a);
+    torch::manual_seed(5);
+    auto mb = buildModel(b);
+    EXPECT_EQ(stateKeys(*ma), stateKeys(*mb)) << alias;
+    EXPECT_EQ(countParameters(*ma, false), countParameters(*mb, false)) << alias;
+  }
+  EXPECT_EQ(canonicalModelName("resnet18"), "resnet18");
+  ModelOptions bad;
+  bad.name = "convnn_3";
+  try {
+    bad.validate();
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("seed-paper alias: convnn_1, convnn_2, cnn4"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

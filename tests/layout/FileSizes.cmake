@@ -1,0 +1,38 @@
+# Fails when a source file together with its header is over 500 lines (src/, wsi/,
+# distributed/, bench/, tests/): a file that long holds more than one concept; split it along a
+# seam (docs/architecture.md). Run: cmake -DROOT=<source dir> -P FileSizes.cmake
+cmake_minimum_required(VERSION 3.18)
+set(limit 500)
+file(GLOB_RECURSE sources RELATIVE ${ROOT}
+  ${ROOT}/src/*.cpp ${ROOT}/wsi/*.cpp ${ROOT}/distributed/*.cpp ${ROOT}/bench/*.cpp ${ROOT}/tests/*.cpp)
+file(GLOB_RECURSE headers RELATIVE ${ROOT}
+  ${ROOT}/src/*.h ${ROOT}/wsi/*.h ${ROOT}/distributed/*.h ${ROOT}/bench/*.h ${ROOT}/tests/*.h)
+set(bad "")
+set(pairs 0)
+foreach(f ${sources} ${headers})
+  string(REGEX REPLACE "\\.(cpp|h)$" "" stem "${f}")
+  if(f MATCHES "\\.h$" AND EXISTS ${ROOT}/${stem}.cpp)
+    continue()  # counted with its .cpp
+  endif()
+  set(n 0)
+  foreach(part ${stem}.cpp ${stem}.h)
+    if(EXISTS ${ROOT}/${part})
+      file(READ ${ROOT}/${part} text)
+      string(REGEX MATCHALL "\n" newlines "${text}")
+      list(LENGTH newlines k)
+      math(EXPR n "${n} + ${k}")
+    endif()
+  endforeach()
+  math(EXPR pairs "${pairs} + 1")
+  if(n GREATER limit)
+    list(APPEND bad "${stem}: ${n} lines")
+  endif()
+endforeach()
+if(pairs LESS 100)
+  message(FATAL_ERROR "found only ${pairs} source files under ${ROOT}: wrong ROOT?")
+endif()
+if(bad)
+  string(REPLACE ";" "\n  " text "${bad}")
+  message(FATAL_ERROR "over ${limit} lines with the header:\n  ${text}")
+endif()
+message(STATUS "${pairs} files, each at most ${limit} lines with its header")
