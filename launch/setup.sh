@@ -14,6 +14,7 @@ PACKAGES=(build-essential cmake pkg-config ccache
   libopenslide-dev openslide-tools libvips-dev libvips-tools libyaml-cpp-dev libgtest-dev
   libtiff-dev libjpeg62-turbo-dev
   python3-torch python3-openslide python3-numpy strace
+  libhdf5-dev python3-h5py  # feature files (src/mil/Hdf5.h) and the tests that read them
   slurm-wlm munge)  # a one-node SLURM for tests/e2e/slurm_test.sh
 
 ONLY_PACKAGES=0
