@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include "src/cli/CrossValidation.h"
+#include "src/cli/Features.h"
 #include "src/cli/Predict.h"
 #include "src/config/Settings.h"
 #include "src/data/ClassOrder.h"
@@ -36,6 +37,8 @@ std::string usage() {
          "  train     data-parallel training (launch with mpirun -np N)\n"
          "  cv        k-fold cross-validation by patient (cv.* keys; mpirun -np N)\n"
          "  predict   patch probabilities and slide labels for predict.split\n"
+         "  features  embed every tissue patch with a frozen encoder: one HDF5 file per slide\n"
+         "  mil       train a slide-level attention model on the feature files, predict the test split\n"
          "  config    print the resolved config (--doc: markdown table of every key)\n"
          "  help [COMMAND], COMMAND --help, --version\n"
          "Every key is documented in docs/config.md; any key can be given as key=value.\n";
@@ -69,6 +72,17 @@ const std::map<std::string, std::string>& commandHelp() {
                   "label column is optional) with predict.checkpoint: patches.csv, slides.csv,\n"
                   "heatmaps/, report.html in run_dir (keys predict.*).\n"
                   "  example: slidetrain predict -c run_dir/config.yaml cohort=new.csv predict.split=all\n"},
+      {"features", "[mpirun -np N] slidetrain features -c cfg.yaml [key=value ...]\n"
+                   "Embeds every tissue patch of features.split with a frozen encoder (features.encoder:\n"
+                   "the model.* zoo model without its classifier, or a TorchScript file) and writes\n"
+                   "features.out_dir/<slide_id>.h5 (datasets features [N, D], coords [N, 2]). Slides\n"
+                   "are sharded over ranks by patch count; a rerun skips up-to-date files.\n"
+                   "  example: launch/mpirun.sh 2 features -c my.yaml model.pretrained=run/weights.pt\n"},
+      {"mil", "[mpirun -np N] slidetrain mil -c cfg.yaml [key=value ...]\n"
+              "Trains mil.model (mean_pool, max_pool, abmil, clam_sb, transmil) on the bags of\n"
+              "features.out_dir, data-parallel over bags (val for early stopping when present), then\n"
+              "predicts predict.split: run_dir/mil/slides.csv, mil_heatmaps/, report.html.\n"
+              "  example: launch/mpirun.sh 2 mil -c my.yaml mil.model=clam_sb\n"},
       {"config", "slidetrain config [-c cfg.yaml] [key=value ...] [--doc]\n"
                  "Prints the resolved config as YAML (every key; `train -c` takes it back), or with\n"
                  "--doc the markdown table of every key (docs/config.md).\n"}};
@@ -194,6 +208,8 @@ int runCli(const std::vector<std::string>& args) {
   if (p.command == "train") return runTrain(settings);
   if (p.command == "cv") return runCrossValidation(settings);
   if (p.command == "predict") return runPredict(settings);
+  if (p.command == "features") return runFeatures(settings);
+  // MIL_DISPATCH
   if (p.command == "config") {
     validateSettings(settings);
     std::printf("%s", p.doc ? Settings::schemaMarkdown().c_str() : settings.yaml().c_str());

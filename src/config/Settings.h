@@ -136,6 +136,33 @@ struct CvSettings {
   std::string checkpoint;    ///< last, best
 };
 
+/// features.* (`slidetrain features`; out_dir resolved against run_dir)
+struct FeaturesSettings {
+  std::string encoder;       ///< "model" or a TorchScript file
+  int inputSize{};           ///< 0 = tiling.patch_size
+  std::vector<double> mean, std;  ///< empty = data.mean / data.std
+  bool float16{};            ///< features.dtype == float16
+  std::string outDir;        ///< "" resolved to <run_dir>/features
+  std::string split;
+  int batchSize{};
+};
+
+/// mil.* (`slidetrain mil`)
+struct MilSettings {
+  std::string model;
+  int64_t hidden{};
+  double dropout{};
+  int clamK{};
+  double clamInstanceWeight{};
+  int transmilLayers{}, transmilHeads{}, transmilLandmarks{};
+  bool patientLevel{};       ///< mil.label_level == patient
+  bool patientBag{};         ///< mil.patient_pooling == bag
+  int64_t epochs{}, batchBags{}, maxPatches{}, patience{};
+  OptimizerSettings optimizer;  ///< optimizer.* with name, lr and weight_decay from mil.*
+  bool heatmaps{};
+  int bootstrap{};
+};
+
 /// predict.*
 struct PredictSettings {
   std::string split;
@@ -162,6 +189,8 @@ class Settings {
   ScheduleSettings schedule;
   TrainSettings train;
   CvSettings cv;
+  FeaturesSettings features;
+  MilSettings mil;
   PredictSettings predict;
 
   /// The schema's defaults with `overrides` ("a.b=value") applied.

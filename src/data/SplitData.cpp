@@ -76,6 +76,8 @@ SplitData prepareSplit(const TilingSettings& ts, const wsi::Cohort& cohort, cons
     d.paths.push_back(e.path);
     d.slideLabels.push_back(e.labelIndex);
     d.slideOptions.push_back(slideOptionsFor(e, ts));
+    d.levelDownsample.push_back(t.index.levelDownsample);
+    d.patchMpp.push_back(t.index.patchMpp);
     for (const auto& p : t.index.patches) {
       wsi::PatchRequest r;
       r.slide = slideIdx;

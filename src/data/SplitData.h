@@ -16,6 +16,9 @@ struct SplitData {
   std::vector<std::string> slideIds, paths;
   std::vector<int> slideLabels;
   std::vector<wsi::SlideOptions> slideOptions;
+  /// Per slide: the downsample of the level its patches are read at, and microns per output
+  /// pixel (0 when the slide records no mpp).
+  std::vector<double> levelDownsample, patchMpp;
   std::vector<wsi::PatchRequest> samples;
   std::vector<std::string> skipped;  ///< "slide_id: reason" of slides left out
 };

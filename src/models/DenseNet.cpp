@@ -112,8 +112,12 @@ class DenseNet : public ZooModel {
     initConvWeights(*this);
   }
 
+  at::Tensor embed(const at::Tensor& x) override {
+    return act_->forward(features_->forward(x)).mean({2, 3});
+  }
+
   at::Tensor forward(const at::Tensor& x) override {
-    at::Tensor y = act_->forward(features_->forward(x)).mean({2, 3});
+    at::Tensor y = embed(x);
     return linear_.is_empty() ? head_->forward(y) : linear_->forward(y);
   }
 

@@ -106,8 +106,10 @@ class GoogLeNet : public ZooModel {
     }
   }
 
+  at::Tensor embed(const at::Tensor& x) override { return stem_->forward(x).mean({2, 3}); }
+
   at::Tensor forward(const at::Tensor& x) override {
-    at::Tensor y = stem_->forward(x).mean({2, 3});
+    at::Tensor y = embed(x);
     if (!head_.is_empty()) return head_->forward(y);
     return fc_->forward(dropout_->forward(y));
   }

@@ -109,6 +109,10 @@ at::Tensor FeatureClassifierNet::forward(const at::Tensor& x) {
   return classifier_->forward(y.flatten(1));
 }
 
+at::Tensor FeatureClassifierNet::embed(const at::Tensor& x) {
+  return features_->forward(x).mean({2, 3});
+}
+
 int64_t flattenedSize(torch::nn::Sequential& features, const ModelOptions& o) {
   torch::NoGradGuard noGrad;
   // Eval mode so the dry run leaves BatchNorm running statistics untouched.

@@ -63,6 +63,7 @@ class FeatureClassifierNet : public ZooModel {
   FeatureClassifierNet(torch::nn::Sequential features, torch::nn::AdaptiveAvgPool2d avgpool,
                        torch::nn::Sequential classifier);
   at::Tensor forward(const at::Tensor& x) override;
+  at::Tensor embed(const at::Tensor& x) override;
 
  protected:
   torch::nn::Sequential features_;

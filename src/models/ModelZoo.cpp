@@ -126,6 +126,16 @@ std::vector<std::string> modelNames() {
   return names;
 }
 
+int64_t Model::embeddingDim(int inputSize, int inChannels) {
+  torch::NoGradGuard noGrad;
+  const bool wasTraining = is_training();
+  eval();  // leaves BatchNorm running statistics untouched
+  const at::Device device = parameters().empty() ? at::Device(at::kCPU) : parameters()[0].device();
+  const int64_t d = embed(at::zeros({1, inChannels, inputSize, inputSize}, device)).size(1);
+  train(wasTraining);
+  return d;
+}
+
 int64_t countParameters(const torch::nn::Module& m, bool trainableOnly) {
   int64_t total = 0;
   for (const auto& p : m.parameters(/*recurse=*/true))

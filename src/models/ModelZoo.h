@@ -29,6 +29,12 @@ struct ModelOptions {
 class Model : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x) = 0;
+  /// The model with its classifier removed: the convolutional trunk's output, global-average
+  /// pooled, [N, D] (torchvision's `fc = Identity()` for ResNet; features + pooling for VGG,
+  /// AlexNet, the small CNNs, EfficientNet). `slidetrain features` embeds patches with it.
+  virtual at::Tensor embed(const at::Tensor& x) = 0;
+  /// D of embed().
+  int64_t embeddingDim(int inputSize, int inChannels = 3);
   /// Names of the layer groups in forward order (for freezing "up to" a layer).
   virtual std::vector<std::string> layerNames() const { return {}; }
   /// Maps a user-facing layer name (e.g. Keras' VGG "block5_conv1") to the dotted prefix of

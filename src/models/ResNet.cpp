@@ -92,10 +92,14 @@ class ResNet : public ZooModel {
     initConvWeights(*this);
   }
 
-  at::Tensor forward(const at::Tensor& x) override {
+  at::Tensor embed(const at::Tensor& x) override {
     at::Tensor y = maxpool_->forward(act_->forward(bn1_->forward(conv1_->forward(x))));
     for (auto& layer : layers_) y = layer->forward(y);
-    y = y.mean({2, 3});  // adaptive average pool to 1x1 + flatten
+    return y.mean({2, 3});  // adaptive average pool to 1x1 + flatten
+  }
+
+  at::Tensor forward(const at::Tensor& x) override {
+    at::Tensor y = embed(x);
     return linear_.is_empty() ? fc_->forward(y) : linear_->forward(y);
   }
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `slidetrain mil` end to end (issue 15): features of a small synthetic cohort, then
+#  1. world-size invariance: abmil with dropout on 1 and on 2 ranks, the same global bag batch
+#     (mil.batch_bags=4): the weights agree to 1e-4;
+#  2. every model (mean_pool, max_pool, abmil, clam_sb, transmil) trains on 2 ranks and writes
+#     slides.csv, summary.json, heatmaps and report.html; clam_sb's unused instance classifier
+#     does not stall the gradient sync;
+#  3. resume: a second run with more epochs continues from checkpoints/last.pt;
+#  4. patient-level bags (mil.label_level=patient) from a patient_id column;
+#  5. bad feature files (missing, truncated, another D, an empty bag) stop the run naming the file,
+#     or with on_bad_slide=skip are left out and reported.
+# Usage: mil_test.sh <slidetrain binary> <source dir>
+set -euo pipefail
+BIN="$(realpath "$1")"; SRC="$(realpath "$2")"
+W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+PY="${SLIDETRAIN_TORCH_PYTHON:-/usr/bin/python3}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+MPI=(mpirun --oversubscribe --bind-to none)
+ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
+      "run_dir=$W/run" synth.num_slides=12 synth.width=1536 synth.height=1024 synth.test_fraction=0.25
+      synth.val_fraction=0.25 tiling.level=0 tiling.patch_size=64 train.threads=1 data.workers=1
+      "features.out_dir=$W/feat" mil.epochs=2 mil.batch_bags=4 mil.hidden=16 mil.bootstrap=50
+      predict.heatmap_size=256)
+"$BIN" synth "${ARGS[@]}" > /dev/null
+"$PY" "$SRC/tests/python/features_parity.py" encoder "$W/enc.pt"
+"$BIN" features "${ARGS[@]}" "features.encoder=$W/enc.pt" > "$W/f.log" 2>&1 || { cat "$W/f.log"; fail "features"; }
+
+# 1. np 1 vs np 2.
+"$BIN" mil "${ARGS[@]}" "run_dir=$W/np1" > "$W/np1.log" 2>&1 || { cat "$W/np1.log"; fail "mil on 1 rank"; }
+"${MPI[@]}" -np 2 "$BIN" mil "${ARGS[@]}" "run_dir=$W/np2" > "$W/np2.log" 2>&1 || { cat "$W/np2.log"; fail "mil on 2 ranks"; }
+cat "$W/np2.log"
+"$PY" - "$W/np1/mil/weights.pt" "$W/np2/mil/weights.pt" <<'PY' || fail "np 1 and np 2 weights differ"
+import sys, torch
+a, b = torch.load(sys.argv[1]), torch.load(sys.argv[2])
+assert a.keys() == b.keys()
+d = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+print("np1 vs np2: %d tensors, max abs difference %.3g" % (len(a), d))
+sys.exit(0 if d <= 1e-4 else 1)
+PY
+for f in slides.csv summary.json report.html metrics.jsonl checkpoints/last.pt; do
+  [[ -s "$W/np2/mil/$f" ]] || fail "mil wrote no $f"
+done
+[[ $(ls "$W/np2/mil/heatmaps"/*.png | wc -l) -eq 3 ]] || fail "expected 3 test heatmaps"
+grep -q "slide AUC .* \[.*\] (bootstrap 95 % CI" "$W/np2.log" || fail "no AUC with its CI"
+
+# 2. Every model on 2 ranks.
+for m in mean_pool max_pool clam_sb transmil; do
+  "${MPI[@]}" -np 2 "$BIN" mil "${ARGS[@]}" "run_dir=$W/$m" mil.model=$m mil.epochs=1 mil.clam_k=2 \
+    mil.transmil_heads=2 mil.transmil_landmarks=8 > "$W/$m.log" 2>&1 || { cat "$W/$m.log"; fail "mil.model=$m"; }
+  [[ $(wc -l < "$W/$m/mil/slides.csv") -eq 4 ]] || fail "$m: slides.csv should hold 3 test slides"
+done
+
+# 3. Resume: 2 more epochs continue from last.pt.
+"$BIN" mil "${ARGS[@]}" "run_dir=$W/np1" mil.epochs=4 > "$W/resume.log" 2>&1 || { cat "$W/resume.log"; fail "resume"; }
+grep -q "resuming from .*last.pt at epoch 3" "$W/resume.log" || { cat "$W/resume.log"; fail "did not resume"; }
+[[ $(wc -l < "$W/np1/mil/metrics.jsonl") -eq 4 ]] || fail "metrics.jsonl should hold 4 epochs"
+
+# 4. Patient-level bags: slides paired into patients of one label.
+awk -F, -v OFS=, 'NR == 1 {print; next} {n[$3 $4]++; $5 = "p_" $3 "_" $4 "_" int((n[$3 $4] - 1) / 2); print}' \
+  "$W/c/cohort.csv" > "$W/c/patients.csv"
+"$BIN" mil "${ARGS[@]}" "cohort=$W/c/patients.csv" "run_dir=$W/patient" mil.label_level=patient mil.epochs=1 \
+  > "$W/patient.log" 2>&1 || { cat "$W/patient.log"; fail "patient-level bags"; }
+head -1 "$W/patient/mil/slides.csv" | grep -q "^patient_id," || fail "patient bags: slides.csv not by patient"
+"$BIN" mil "${ARGS[@]}" "cohort=$W/c/patients.csv" "run_dir=$W/patient_mean" mil.label_level=patient \
+  mil.patient_pooling=mean mil.epochs=1 > "$W/pmean.log" 2>&1 || { cat "$W/pmean.log"; fail "patient mean pooling"; }
+
+# 5. Bad feature files.
+id=$(awk -F, '$4 == "train" {id = $1} END {print id}' "$W/c/cohort.csv")  # the last: D is set by the first
+cp -r "$W/feat" "$W/bad"
+BAD=("${ARGS[@]}" "features.out_dir=$W/bad" mil.epochs=1)
+expect_error() {  # expect_error <what> <pattern>
+  if "$BIN" mil "${BAD[@]}" "run_dir=$W/bad_run" on_bad_slide=fail > "$W/bad.log" 2>&1; then fail "$1 accepted"; fi
+  grep -q -- "$2" "$W/bad.log" || { cat "$W/bad.log"; fail "$1: error does not name $2"; }
+  "$BIN" mil "${BAD[@]}" "run_dir=$W/skip_run" on_bad_slide=skip > "$W/skip.log" 2>&1 ||
+    { cat "$W/skip.log"; fail "$1 with on_bad_slide=skip"; }
+  grep -q "left out (on_bad_slide=skip): .*$id.h5" "$W/skip.log" || { cat "$W/skip.log"; fail "$1 not reported as skipped"; }
+}
+rm "$W/bad/$id.h5"
+expect_error "a missing file" "$W/bad/$id.h5"
+head -c 3000 "$W/feat/$id.h5" > "$W/bad/$id.h5"
+expect_error "a truncated file" "$W/bad/$id.h5"
+"$PY" -c "
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1], 'w') as f:
+    f['features'] = np.zeros((5, 7), np.float32); f['coords'] = np.zeros((5, 2), np.int64)" "$W/bad/$id.h5"
+expect_error "another D" "D = 7"
+"$PY" -c "
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1], 'w') as f:
+    f['features'] = np.zeros((0, 24), np.float32); f['coords'] = np.zeros((0, 2), np.int64)" "$W/bad/$id.h5"
+expect_error "an empty bag" "empty bag"
+echo "mil OK"
