@@ -70,6 +70,20 @@ TEST_P(ZooModelTest, CountsMatchTorchvisionAndForwardBackwardWorks) {
   model->eval();  // eval path (running statistics) also gives the right shape
   EXPECT_EQ(model->forward(x).size(1), o.numClasses);
   EXPECT_FALSE(model->layerNames().empty());
+
+  // The classifier removed (slidetrain features): [N, D], D the width torchvision's pooled
+  // trunk has (what `fc = Identity()` gives) for the architectures torchvision has.
+  const std::map<std::string, int64_t> widths = {
+      {"small_cnn", 64},     {"alexnet", 256},     {"vgg16", 512},         {"vgg19_bn", 512},
+      {"resnet18", 512},     {"resnet50", 2048},   {"densenet121", 1024},  {"googlenet", 1024},
+      {"efficientnet_b0", 1280}, {"efficientnet_b3", 1536}};
+  const at::Tensor e = model->embed(x);
+  ASSERT_EQ(e.dim(), 2);
+  EXPECT_EQ(e.size(0), 2);
+  EXPECT_EQ(model->embeddingDim(c.inputSize), e.size(1));
+  if (widths.count(c.name)) {
+    EXPECT_EQ(e.size(1), widths.at(c.name)) << c.name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModels, ZooModelTest, ::testing::ValuesIn(kCases),
