@@ -135,7 +135,6 @@ TEST(MilModels, GradientReachesEveryParameter) {
     MilModelOptions o = options(name, 16, 3);
     o.dropout = 0.0;
     auto model = build(o);
-    // max_pool: enough patches that every class's maximum is likely another patch.
     totalLoss(model->forward(torch::randn({64, 16}), 2), 2, o).backward();
     for (const auto& p : model->named_parameters()) {
       ASSERT_TRUE(p.value().grad().defined()) << name << ": " << p.key();
