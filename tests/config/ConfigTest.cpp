@@ -172,3 +172,22 @@ TEST(Settings, BadValuesStopAtTheDoorNamingTheKey) {
   EXPECT_NE(errorOf([] { Settings::defaults({"tiling.target_mpp=0.5", "tiling.target_magnification=20"}); })
                 .find("tiling.target_mpp"), std::string::npos);
 }
+
+TEST(Settings, SynthSharesOutsideTheirRangeAreRefusedNamingTheKey) {
+  struct Case {
+    std::vector<std::string> overrides;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"synth.tumor_tissue_share=-0.05"}, "synth.tumor_tissue_share: expected number in [0, 1], got -0.05"},
+      {{"synth.tumor_tissue_share=1.5"}, "synth.tumor_tissue_share: expected number in [0, 1], got 1.5"},
+      {{"synth.test_fraction=0.5", "synth.val_fraction=0.5"},
+       "synth.test_fraction + synth.val_fraction must be below 1"},
+  };
+  for (const auto& c : cases) {
+    const std::string e = errorOf([&] { Settings::defaults(c.overrides); });
+    EXPECT_NE(e.find(c.expected), std::string::npos) << c.overrides[0] << ": " << e;
+  }
+  EXPECT_DOUBLE_EQ(Settings::defaults({"synth.tumor_tissue_share=0.05"}).synth.slides.tumorTissueShare, 0.05);
+  EXPECT_DOUBLE_EQ(Settings::defaults().synth.slides.tumorTissueShare, 0.0);
+}
