@@ -33,7 +33,7 @@ std::unique_ptr<SlideReader> openWithVips(const std::string& /*path*/,
 
 }  // namespace detail
 
-void synthesizeCohort(const std::string& outDir, const SynthOptions& /*options*/) {
+std::vector<SynthSlide> synthesizeCohort(const std::string& outDir, const SynthOptions& /*options*/) {
   throw DataError("cannot synthesise a cohort in '" + outDir +
                   "': slidetrain synth writes slides with libvips, which this build does not have "
                   "(SLIDETRAIN_WITH_VIPS=OFF); synthesise it with a full build and copy it here");

@@ -9,6 +9,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,9 @@ void SynthOptions::validate() const {
   if (!(mpp > 0)) fail("mpp must be positive");
   if (!(tumorFraction >= 0 && tumorFraction <= 1)) fail("tumorFraction must be in 0..1");
   if (!(testFraction >= 0 && testFraction < 1)) fail("testFraction must be in 0..1 (exclusive)");
+  if (!(valFraction >= 0 && testFraction + valFraction < 1))
+    fail("valFraction must be >= 0 and testFraction + valFraction below 1 (slides left to train on)");
+  if (!(tumorTissueShare >= 0 && tumorTissueShare <= 1)) fail("tumorTissueShare must be in 0..1");
   if (tileSize < 16 || tileSize % 16) fail("tileSize must be a positive multiple of 16");
   if (jpegQuality < 1 || jpegQuality > 100) fail("jpegQuality must be in 1..100");
 }
@@ -80,6 +84,73 @@ std::vector<Ellipse> tumourEllipses(const std::vector<uint8_t>& tissueLow, int l
   return out;
 }
 
+/// Share of the ellipse's samples on the low-resolution grid that are tissue (its centre's
+/// sample when the ellipse is smaller than a grid cell); scans only its bounding box.
+double tissueInside(const Ellipse& e, const std::vector<uint8_t>& tissueLow, int lw, int lh,
+                    double scale) {
+  const double r = std::max(e.a, e.b);
+  const int x0 = std::max(0, int((e.cx - r) / scale)), x1 = std::min(lw - 1, int((e.cx + r) / scale));
+  const int y0 = std::max(0, int((e.cy - r) / scale)), y1 = std::min(lh - 1, int((e.cy + r) / scale));
+  int inside = 0, total = 0;
+  for (int y = y0; y <= y1; ++y)
+    for (int x = x0; x <= x1; ++x)
+      if (e.contains((x + 0.5) * scale, (y + 0.5) * scale)) ++total, inside += tissueLow[y * lw + x];
+  if (total == 0) {
+    const int x = std::clamp(int(e.cx / scale), 0, lw - 1), y = std::clamp(int(e.cy / scale), 0, lh - 1);
+    return tissueLow[y * lw + x];
+  }
+  return double(inside) / total;
+}
+
+/// Weak-label mode: 3-5 small ellipses whose areas add up to `share` of the tissue area, each the
+/// best of up to 64 seeded tries (apart from the others first, then most of it over tissue), so
+/// that most patches of a tumour slide show no tumour at all.
+std::vector<Ellipse> scatteredTumourEllipses(const std::vector<uint8_t>& tissueLow, int lw, int lh,
+                                             double scale, double share, Rng& rng) {
+  std::vector<int> tissuePx;
+  for (int i = 0; i < lw * lh; ++i)
+    if (tissueLow[i]) tissuePx.push_back(i);
+  std::vector<Ellipse> out;
+  if (tissuePx.empty()) return out;
+  const int n = 3 + int(rng.next() % 3);
+  const double area = share * double(tissuePx.size()) * scale * scale / n;
+  for (int k = 0; k < n; ++k) {
+    const double ratio = rng.uniform(0.6, 1.0);
+    Ellipse best{};
+    double bestScore = -2;
+    for (int tries = 0; tries < 64 && bestScore < 1; ++tries) {
+      const int p = tissuePx[rng.next() % tissuePx.size()];
+      Ellipse e{(p % lw + 0.5) * scale, (p / lw + 0.5) * scale, 0, 0, rng.uniform(0, M_PI)};
+      e.a = std::sqrt(area / (M_PI * ratio)), e.b = e.a * ratio;
+      // Apart: a gap of at least a_i + a_j between the two ellipses, so the regions stay separate.
+      bool apart = true;
+      for (const auto& o : out) apart = apart && std::hypot(e.cx - o.cx, e.cy - o.cy) > 2 * (e.a + o.a);
+      const double score = tissueInside(e, tissueLow, lw, lh, scale) - (apart ? 0 : 1);
+      if (score > bestScore) bestScore = score, best = e;
+    }
+    out.push_back(best);
+  }
+  return out;
+}
+
+/// Share of the tissue samples of the low-resolution grid that lie inside some ellipse.
+double tumourShareOfTissue(const std::vector<Ellipse>& ellipses, const std::vector<uint8_t>& tissueLow,
+                           int lw, int lh, double scale) {
+  if (ellipses.empty()) return 0;
+  size_t tissue = 0, tumour = 0;
+  for (int y = 0; y < lh; ++y)
+    for (int x = 0; x < lw; ++x) {
+      if (!tissueLow[y * lw + x]) continue;
+      ++tissue;
+      for (const auto& e : ellipses)
+        if (e.contains((x + 0.5) * scale, (y + 0.5) * scale)) {
+          ++tumour;
+          break;
+        }
+    }
+  return tissue ? double(tumour) / tissue : 0;
+}
+
 AnnotationPolygon ellipsePolygon(const Ellipse& e) {
   AnnotationPolygon poly;
   poly.className = "tumor";
@@ -94,7 +165,7 @@ AnnotationPolygon ellipsePolygon(const Ellipse& e) {
 }
 
 void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSeed, bool tumour,
-                Annotations& annotations) {
+                SynthSlide& out) {
   Rng rng{slideSeed};
   const int W = o.width, H = o.height;
   // Tissue: low-resolution perlin field (also used to place tumours), upsampled lazily.
@@ -110,8 +181,12 @@ void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSe
   std::vector<uint8_t> tissueLow(size_t(lw) * lh);
   for (size_t i = 0; i < tissueLow.size(); ++i) tissueLow[i] = fp[i] > cut;
   std::vector<Ellipse> ellipses;
-  if (tumour) ellipses = tumourEllipses(tissueLow, lw, lh, scale, rng);
-  for (const auto& e : ellipses) annotations.add(ellipsePolygon(e));
+  if (tumour && o.tumorTissueShare > 0)
+    ellipses = scatteredTumourEllipses(tissueLow, lw, lh, scale, o.tumorTissueShare, rng);
+  else if (tumour)
+    ellipses = tumourEllipses(tissueLow, lw, lh, scale, rng);
+  for (const auto& e : ellipses) out.tumour.add(ellipsePolygon(e));
+  out.tumourShareOfTissue = tumourShareOfTissue(ellipses, tissueLow, lw, lh, scale);
 
   VImage up = field.resize(scale, VImage::option()->set("kernel", VIPS_KERNEL_LINEAR))
                   .crop(0, 0, W, H);
@@ -163,58 +238,81 @@ void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSe
                                  ->set("strip", true));
 }
 
+/// Largest-remainder apportionment of round(n * fraction) slides over the two classes of `size`
+/// members, at most `available[c]` from class c.
+std::array<int, 2> apportion(const int size[2], const int available[2], int n, double fraction) {
+  std::array<int, 2> quota{};
+  double remainder[2];
+  for (int c = 0; c < 2; ++c) {
+    const double q = size[c] * fraction;
+    quota[c] = std::min(int(std::floor(q)), available[c]);
+    remainder[c] = q - std::floor(q);
+  }
+  int left = int(std::lround(n * fraction)) - quota[0] - quota[1];
+  for (int c : {remainder[1] >= remainder[0] ? 1 : 0, remainder[1] >= remainder[0] ? 0 : 1})
+    if (left > 0 && quota[c] < available[c]) ++quota[c], --left;
+  return quota;
+}
+
 }  // namespace
 
 
-void synthesizeCohort(const std::string& outDir, const SynthOptions& options) {
+std::vector<SynthSlide> synthesizeCohort(const std::string& outDir, const SynthOptions& options) {
   options.validate();
   detail::ensureVips();
   namespace fs = std::filesystem;
+  // Weak-label mode writes no annotations: tiling then labels every patch with its slide's label.
+  const bool weak = options.tumorTissueShare > 0;
+  const fs::path annotationsDir = fs::path(outDir) / "annotations";
   fs::create_directories(fs::path(outDir) / "slides");
-  fs::create_directories(fs::path(outDir) / "annotations");
+  if (!weak) fs::create_directories(annotationsDir);
   Rng master{options.seed * 0x9e3779b97f4a7c15ull + 0x1234567ull};
   // Labels: exactly round(n * tumorFraction) tumours, placed by a seeded shuffle. Splits are
-  // stratified per label so that the test split holds both classes whenever it can.
+  // stratified per label so that the test (and val) split holds both classes whenever it can.
   const int n = options.numSlides;
   const int nTumour = int(std::lround(n * options.tumorFraction));
   std::vector<int> order(n);
   for (int i = 0; i < n; ++i) order[i] = i;
   for (int i = n - 1; i > 0; --i) std::swap(order[i], order[int(master.next() % uint64_t(i + 1))]);
-  std::vector<bool> isTumour(n, false), isTest(n, false);
+  std::vector<bool> isTumour(n, false);
   for (int k = 0; k < nTumour; ++k) isTumour[order[k]] = true;
-  // Largest-remainder apportionment: round(n * testFraction) test slides shared by the classes.
   std::vector<int> members[2];
   for (int i = 0; i < n; ++i) members[isTumour[i] ? 1 : 0].push_back(i);
-  int quota[2];
-  double remainder[2];
-  for (int c = 0; c < 2; ++c) {
-    const double q = members[c].size() * options.testFraction;
-    quota[c] = int(std::floor(q));
-    remainder[c] = q - quota[c];
-  }
-  int left = int(std::lround(n * options.testFraction)) - quota[0] - quota[1];
-  for (int c : {remainder[1] >= remainder[0] ? 1 : 0, remainder[1] >= remainder[0] ? 0 : 1})
-    if (left > 0 && quota[c] < int(members[c].size())) ++quota[c], --left;
+  // Test slides are the last of each class, val slides the ones before them.
+  std::vector<std::string> split(n, "train");
+  const int size[2] = {int(members[0].size()), int(members[1].size())};
+  const auto test = apportion(size, size, n, options.testFraction);
+  const int left[2] = {size[0] - test[0], size[1] - test[1]};
+  const auto val = apportion(size, left, n, options.valFraction);
   for (int c = 0; c < 2; ++c)
-    for (int k = 0; k < quota[c]; ++k) isTest[members[c][members[c].size() - 1 - k]] = true;
+    for (int k = 0; k < test[c] + val[c]; ++k)
+      split[members[c][size[c] - 1 - k]] = k < test[c] ? "test" : "val";
   std::ofstream csv(fs::path(outDir) / "cohort.csv");
   csv << "slide_id,path,label,split\n";
+  std::vector<SynthSlide> out;
   for (int i = 0; i < n; ++i) {
     char id[32];
     std::snprintf(id, sizeof id, "synth_%03d", i);
     const std::string slidePath = (fs::path(outDir) / "slides" / (std::string(id) + ".tiff")).string();
-    Annotations annotations;
+    SynthSlide slide{id, isTumour[i] ? "tumor" : "normal", split[i], {}, 0};
     try {
-      writeSlide(slidePath, options, master.next(), isTumour[i], annotations);
+      writeSlide(slidePath, options, master.next(), isTumour[i], slide);
     } catch (const vips::VError& e) {
       vips_error_clear();
       throw SlideError("cannot write synthetic slide '" + slidePath + "': " + e.what());
     }
-    annotations.writeGeoJson((fs::path(outDir) / "annotations" / (std::string(id) + ".geojson")).string());
-    csv << id << ",slides/" << id << ".tiff," << (isTumour[i] ? "tumor" : "normal") << ','
-        << (isTest[i] ? "test" : "train") << "\n";
+    const fs::path annotationFile = annotationsDir / (std::string(id) + ".geojson");
+    if (!weak)
+      slide.tumour.writeGeoJson(annotationFile.string());
+    else
+      fs::remove(annotationFile);  // one left by an earlier run would label this slide's patches
+    csv << id << ",slides/" << id << ".tiff," << slide.label << ',' << slide.split << "\n";
+    out.push_back(std::move(slide));
   }
   if (!csv.flush()) throw DataError("cannot write '" + outDir + "/cohort.csv'");
+  std::error_code ec;
+  if (weak && fs::is_empty(annotationsDir, ec)) fs::remove(annotationsDir, ec);
+  return out;
 }
 #endif  // SLIDETRAIN_WITH_VIPS (NoVips.cpp has synthesizeCohort without it)
 

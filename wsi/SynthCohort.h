@@ -5,6 +5,9 @@
 // whole slide in memory.
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "wsi/Annotations.h"
 
 namespace slidetrain::wsi {
 
@@ -16,13 +19,28 @@ struct SynthOptions {
   double tumorFraction = 0.5;   ///< share of slides labelled tumor
   double testFraction = 0.25;   ///< share of slides in the test split
   double valFraction = 0.0;     ///< share of slides in the val split (rest: train)
+  /// 0: each tumour slide gets 1-3 large annotated tumour regions (about 20-35 % of its tissue).
+  /// > 0, weak-label mode: a few small scattered regions covering about this share of the
+  /// slide's tissue, and no annotation files, so tiling labels every patch with its slide's label.
+  double tumorTissueShare = 0.0;
   uint64_t seed = 1;
   int tileSize = 256;
   int jpegQuality = 85;
   void validate() const;
 };
 
-/// Writes slides/*.tiff, annotations/*.geojson and cohort.csv under `outDir`.
-void synthesizeCohort(const std::string& outDir, const SynthOptions& options);
+/// One slide of a synthetic cohort, as written.
+struct SynthSlide {
+  std::string slideId;
+  std::string label;  ///< "tumor" or "normal"
+  std::string split;  ///< "train", "val" or "test"
+  Annotations tumour; ///< its tumour regions (level-0 px); empty for a normal slide
+  /// Share of its tissue inside the tumour regions, on the generator's low-resolution tissue field.
+  double tumourShareOfTissue = 0;
+};
+
+/// Writes slides/*.tiff, annotations/*.geojson (not in weak-label mode) and cohort.csv under
+/// `outDir`; returns the slides in cohort order.
+std::vector<SynthSlide> synthesizeCohort(const std::string& outDir, const SynthOptions& options);
 
 }  // namespace slidetrain::wsi

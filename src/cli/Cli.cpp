@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include <ATen/Context.h>
 #include <torch/cuda.h>
@@ -52,6 +53,8 @@ const std::map<std::string, std::string>& commandHelp() {
       {"synth", "slidetrain synth -c cfg.yaml [key=value ...]\n"
                 "Writes a synthetic H&E-like cohort: pyramidal TIFF slides, GeoJSON annotations of\n"
                 "the tumour regions and cohort.csv, under synth.out_dir (keys synth.*, seed).\n"
+                "With synth.tumor_tissue_share > 0 (weak labels) tumour slides get a few small\n"
+                "tumour regions and no annotations are written: patches take their slide's label.\n"
                 "  example: slidetrain synth -c configs/demo.yaml synth.num_slides=8\n"},
       {"tile", "slidetrain tile -c cfg.yaml [key=value ...]\n"
                "Tissue masks and patch indices of every slide of `cohort`, cached in cache_dir\n"
@@ -152,8 +155,15 @@ void validateSettings(const Settings& s) {
 int runSynth(const Settings& s) {
   const wsi::SynthOptions& o = s.synth.slides;
   o.validate();
-  wsi::synthesizeCohort(s.synth.outDir, o);
+  const std::vector<wsi::SynthSlide> slides = wsi::synthesizeCohort(s.synth.outDir, o);
   std::printf("wrote %d slides and %s\n", o.numSlides, (fs::path(s.synth.outDir) / "cohort.csv").c_str());
+  double share = 0;
+  int tumour = 0;
+  for (const auto& slide : slides)
+    if (slide.label == "tumor") share += slide.tumourShareOfTissue, ++tumour;
+  if (o.tumorTissueShare > 0 && tumour > 0)
+    std::printf("weak labels: no annotations; tumour regions cover %.1f %% of the tissue of the %d "
+                "tumour slides on average\n", 100 * share / tumour, tumour);
   return 0;
 }
 

@@ -36,9 +36,14 @@ SynthSettings synthFrom(const Config& c) {
   o.tumorFraction = c.getFloat("synth.tumor_fraction");
   o.testFraction = c.getFloat("synth.test_fraction");
   o.valFraction = c.getFloat("synth.val_fraction");
+  o.tumorTissueShare = c.getFloat("synth.tumor_tissue_share");
   o.seed = static_cast<uint64_t>(c.getInt("seed"));
   o.tileSize = toInt(c.getInt("synth.tile_size"));
   o.jpegQuality = toInt(c.getInt("synth.jpeg_quality"));
+  if (o.valFraction > 0 && o.testFraction + o.valFraction >= 1)
+    throw ConfigError("synth.test_fraction + synth.val_fraction must be below 1 (got " +
+                      std::to_string(o.testFraction) + " + " + std::to_string(o.valFraction) +
+                      "): leave slides to train on");
   return s;
 }
 

@@ -87,7 +87,7 @@ TEST(Config, MissingFileNamed) {
 }
 
 TEST(Config, ShippedConfigsLoadAndRoundTrip) {
-  for (const char* f : {"configs/demo.yaml"}) {
+  for (const char* f : {"configs/demo.yaml", "configs/weak.yaml"}) {
     Config c = Config::load(std::string(SLIDETRAIN_SOURCE_DIR) + "/" + f);
     Config again = Config::parse(c.toYaml(), "roundtrip");
     EXPECT_EQ(again.toYaml(), c.toYaml()) << f;
@@ -171,4 +171,38 @@ TEST(Settings, BadValuesStopAtTheDoorNamingTheKey) {
             std::string::npos);
   EXPECT_NE(errorOf([] { Settings::defaults({"tiling.target_mpp=0.5", "tiling.target_magnification=20"}); })
                 .find("tiling.target_mpp"), std::string::npos);
+}
+
+TEST(Settings, WeakConfigIsA64SlideWeakLabelCohortWithValAndTest) {
+  const Settings s = Settings::load(std::string(SLIDETRAIN_SOURCE_DIR) + "/configs/weak.yaml");
+  const auto& o = s.synth.slides;
+  EXPECT_EQ(o.numSlides, 64);
+  EXPECT_DOUBLE_EQ(o.tumorTissueShare, 0.05);
+  EXPECT_GT(o.valFraction, 0);
+  EXPECT_GT(o.testFraction, 0);
+  EXPECT_NO_THROW(o.validate());
+  EXPECT_FALSE(s.tiling.useAnnotations);
+  EXPECT_EQ(s.tiling.index.level, 1);
+  EXPECT_EQ(s.model.name, "small_cnn");
+  // The cohort the weak config trains on is the one its synth section writes.
+  EXPECT_EQ(s.run.cohort, s.synth.outDir + "/cohort.csv");
+}
+
+TEST(Settings, SynthSharesOutsideTheirRangeAreRefusedNamingTheKey) {
+  struct Case {
+    std::vector<std::string> overrides;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"synth.tumor_tissue_share=-0.05"}, "synth.tumor_tissue_share: expected number in [0, 1], got -0.05"},
+      {{"synth.tumor_tissue_share=1.5"}, "synth.tumor_tissue_share: expected number in [0, 1], got 1.5"},
+      {{"synth.test_fraction=0.5", "synth.val_fraction=0.5"},
+       "synth.test_fraction + synth.val_fraction must be below 1"},
+  };
+  for (const auto& c : cases) {
+    const std::string e = errorOf([&] { Settings::defaults(c.overrides); });
+    EXPECT_NE(e.find(c.expected), std::string::npos) << c.overrides[0] << ": " << e;
+  }
+  EXPECT_DOUBLE_EQ(Settings::defaults({"synth.tumor_tissue_share=0.05"}).synth.slides.tumorTissueShare, 0.05);
+  EXPECT_DOUBLE_EQ(Settings::defaults().synth.slides.tumorTissueShare, 0.0);
 }

@@ -1,6 +1,7 @@
 // Tiling (src/Tiling.*): the cache is reused (not rebuilt) on a second call, cached slides still
 // report their tissue share and get a QC picture, bad slides follow on_bad_slide and are listed
-// with reasons, ASAP XML annotations and ROI-only tiling, user masks from tissue.mask_dir.
+// with reasons, ASAP XML annotations and ROI-only tiling, user masks from tissue.mask_dir, a
+// weak-label synthetic cohort's patches taking their slide's label.
 #include "src/data/Tiling.h"
 
 #include <gtest/gtest.h>
@@ -223,6 +224,30 @@ TEST_F(TilingTest, AsapXmlAnnotationsLabelAndLimitToRois) {
   // A slide without annotations is tiled whole under roi_only.
   EXPECT_EQ(tileSlide(cohort, 1, roi, "").index.patches.size(),
             tileSlide(cohort, 1, all, "").index.patches.size());
+}
+
+TEST_F(TilingTest, WeakLabelCohortPatchesInheritTheSlideLabel) {
+  // synth.tumor_tissue_share writes no annotations: whatever tiling.use_annotations and
+  // tiling.roi_only say, every patch of a tumour slide is "tumor", every other one "normal".
+  wsi::SynthOptions o;
+  o.numSlides = 2, o.width = 1024, o.height = 768, o.seed = 5, o.testFraction = 0;
+  o.tumorFraction = 0.5, o.tumorTissueShare = 0.05;
+  const auto slides = wsi::synthesizeCohort(work_ + "/weak", o);
+  ASSERT_FALSE(slides[0].tumour.empty() && slides[1].tumour.empty());  // one slide has tumour
+  const std::string csv = work_ + "/weak/cohort.csv";
+  const auto cohort = wsi::Cohort::read(csv);
+  ASSERT_EQ(cohort.classes, (std::vector<std::string>{"normal", "tumor"}));
+  for (const char* annotations : {"true", "false"}) {
+    const TilingSettings s = config({"cohort=" + csv, std::string("tiling.use_annotations=") + annotations,
+                                     "tiling.roi_only=true"}).tiling;
+    for (size_t i = 0; i < cohort.slides.size(); ++i) {
+      SCOPED_TRACE(cohort.slides[i].slideId + " use_annotations=" + annotations);
+      const SlideTiling t = tileSlide(cohort, i, s, "");
+      EXPECT_TRUE(t.annotationFile.empty());
+      ASSERT_GT(t.index.patches.size(), 20u);
+      for (const auto& p : t.index.patches) ASSERT_EQ(p.label, cohort.slides[i].labelIndex);
+    }
+  }
 }
 
 TEST_F(TilingTest, MaskDirPngReplacesOtsu) {
