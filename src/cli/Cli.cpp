@@ -219,7 +219,7 @@ int runCli(const std::vector<std::string>& args) {
   if (p.command == "cv") return runCrossValidation(settings);
   if (p.command == "predict") return runPredict(settings);
   if (p.command == "features") return runFeatures(settings);
-  // MIL_DISPATCH
+  if (p.command == "mil") return runMil(settings);
   if (p.command == "config") {
     validateSettings(settings);
     std::printf("%s", p.doc ? Settings::schemaMarkdown().c_str() : settings.yaml().c_str());

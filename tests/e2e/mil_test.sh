@@ -57,7 +57,8 @@ grep -q "resuming from .*last.pt at epoch 3" "$W/resume.log" || { cat "$W/resume
 [[ $(wc -l < "$W/np1/mil/metrics.jsonl") -eq 4 ]] || fail "metrics.jsonl should hold 4 epochs"
 
 # 4. Patient-level bags: slides paired into patients of one label.
-awk -F, -v OFS=, 'NR == 1 {print; next} {n[$3 $4]++; $5 = "p_" $3 "_" $4 "_" int((n[$3 $4] - 1) / 2); print}' \
+awk -F, -v OFS=, 'NR == 1 {print $1, $2, $3, $4, "patient_id"; next}
+  {n[$3 $4]++; print $1, $2, $3, $4, "p_" $3 "_" $4 "_" int((n[$3 $4] - 1) / 2)}' \
   "$W/c/cohort.csv" > "$W/c/patients.csv"
 "$BIN" mil "${ARGS[@]}" "cohort=$W/c/patients.csv" "run_dir=$W/patient" mil.label_level=patient mil.epochs=1 \
   > "$W/patient.log" 2>&1 || { cat "$W/patient.log"; fail "patient-level bags"; }
