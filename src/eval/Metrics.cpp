@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
+#include <random>
 #include <sstream>
+#include <utility>
 #include <stdexcept>
 
 namespace slidetrain {
@@ -122,6 +125,75 @@ double rocAuc(const std::vector<int>& labels, const std::vector<double>& scores)
   if (nPos == 0 || nNeg == 0) return -1;
   return (positiveRankSum - nPos * (nPos + 1) / 2.0) /
          (static_cast<double>(nPos) * static_cast<double>(nNeg));
+}
+
+double youdenThreshold(const std::vector<int>& labels, const std::vector<double>& scores) {
+  if (labels.size() != scores.size())
+    throw std::invalid_argument("youdenThreshold: " + std::to_string(labels.size()) + " labels but " +
+                                std::to_string(scores.size()) + " scores");
+  std::vector<std::pair<double, bool>> s;  // (score, positive), NaN scores left out
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (!std::isnan(scores[i])) s.emplace_back(scores[i], labels[i] != 0);
+  int64_t nPos = 0;
+  for (const auto& x : s) nPos += x.second;
+  const int64_t nNeg = static_cast<int64_t>(s.size()) - nPos;
+  if (nPos == 0 || nNeg == 0) return std::numeric_limits<double>::quiet_NaN();
+  // Walk the distinct scores from the highest down: at threshold t the positive calls are the
+  // samples with score >= t. J = tp/nPos - fp/nNeg compares exactly as tp*nNeg - fp*nPos; only a
+  // strictly larger J replaces the best, so ties keep the higher threshold.
+  std::sort(s.begin(), s.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  int64_t tp = 0, fp = 0, bestJ = 0;
+  double best = std::numeric_limits<double>::quiet_NaN();
+  for (size_t i = 0; i < s.size();) {
+    const double t = s[i].first;
+    for (; i < s.size() && s[i].first == t; ++i) (s[i].second ? tp : fp) += 1;
+    const int64_t j = tp * nNeg - fp * nPos;
+    if (std::isnan(best) || j > bestJ) best = t, bestJ = j;
+  }
+  return best;
+}
+
+double quantileLinear(std::vector<double> v, double q) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  const double h = (static_cast<double>(v.size()) - 1) * std::clamp(q, 0.0, 1.0);
+  const size_t lo = static_cast<size_t>(std::floor(h));
+  if (lo + 1 >= v.size()) return v.back();
+  return v[lo] + (h - static_cast<double>(lo)) * (v[lo + 1] - v[lo]);
+}
+
+AucCi bootstrapAucCi(const std::vector<int>& labels, const std::vector<double>& scores, int reps,
+                     uint64_t seed, double level) {
+  if (labels.size() != scores.size())
+    throw std::invalid_argument("bootstrapAucCi: " + std::to_string(labels.size()) + " labels but " +
+                                std::to_string(scores.size()) + " scores");
+  if (reps < 1) throw std::invalid_argument("bootstrapAucCi: reps must be >= 1, got " + std::to_string(reps));
+  if (!(level > 0 && level < 1))
+    throw std::invalid_argument("bootstrapAucCi: level must be in (0, 1), got " + std::to_string(level));
+  AucCi ci;
+  ci.auc = rocAuc(labels, scores);
+  if (ci.auc < 0) return ci;  // one class: no AUC, no interval
+  const size_t n = labels.size();
+  std::mt19937_64 rng(seed);
+  std::vector<double> aucs;
+  aucs.reserve(static_cast<size_t>(reps));
+  std::vector<int> y(n);
+  std::vector<double> s(n);
+  // Modulo bias is below n / 2^64: negligible, and unlike std::uniform_int_distribution the
+  // draws are the same with every standard library.
+  for (int64_t draws = 0; static_cast<int>(aucs.size()) < reps && draws < 100 * int64_t{reps}; ++draws) {
+    for (size_t i = 0; i < n; ++i) {
+      const size_t k = static_cast<size_t>(rng() % n);
+      y[i] = labels[k], s[i] = scores[k];
+    }
+    const double a = rocAuc(y, s);
+    if (a >= 0) aucs.push_back(a);  // a resample of one class has no AUC: draw again
+  }
+  ci.reps = static_cast<int>(aucs.size());
+  if (ci.reps == 0) return ci;
+  ci.lo = quantileLinear(aucs, (1 - level) / 2);
+  ci.hi = quantileLinear(std::move(aucs), (1 + level) / 2);
+  return ci;
 }
 
 double quadraticKappa(const ConfusionMatrix& cm) {

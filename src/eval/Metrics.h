@@ -50,6 +50,30 @@ struct Metrics {
 
 /// ROC AUC of scores for binary labels (ties averaged); -1 when one class is absent.
 double rocAuc(const std::vector<int>& labels, const std::vector<double>& scores);
+
+/// Youden's J threshold: of the distinct scores t, the one maximising TPR - FPR when a sample
+/// is called positive at score >= t (labels: 0 negative, anything else positive). Ties go to
+/// the highest such t (the fewest positive calls). NaN scores are left out; NaN when the
+/// labels (with a score) hold one class only.
+double youdenThreshold(const std::vector<int>& labels, const std::vector<double>& scores);
+
+/// A percentile-bootstrap confidence interval of the ROC AUC.
+struct AucCi {
+  double auc = -1, lo = -1, hi = -1;  ///< -1 when undefined (one class)
+  int reps = 0;                       ///< resamples the interval comes from
+};
+
+/// auc = rocAuc(labels, scores); [lo, hi] = the (1 - level)/2 and (1 + level)/2 quantiles
+/// (quantileLinear) of the AUCs of `reps` resamples of the samples with replacement. A resample
+/// holding one class only is drawn again; after 100 * reps draws in all the interval comes from
+/// the resamples so far (`reps` says how many). Deterministic for a seed (std::mt19937_64).
+AucCi bootstrapAucCi(const std::vector<int>& labels, const std::vector<double>& scores,
+                     int reps = 1000, uint64_t seed = 0, double level = 0.95);
+
+/// The q-quantile (q in [0, 1]) of `values`, linearly interpolated between the order statistics
+/// as numpy.quantile's default: with v sorted, h = (n - 1) q, v[floor h] + (h - floor h)
+/// (v[floor h + 1] - v[floor h]). NaN for an empty list.
+double quantileLinear(std::vector<double> values, double q);
 double quadraticKappa(const ConfusionMatrix& cm);
 
 }  // namespace slidetrain

@@ -1,4 +1,5 @@
 // Metrics against hand-computed values and scikit-learn's documented outputs.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,107 @@ TEST(RocAuc, KnownValuesAndTies) {
   EXPECT_DOUBLE_EQ(rocAuc({0, 0, 1}, {0.9, 0.8, 0.1}), 0.0);
   EXPECT_EQ(rocAuc({1, 1, 1}, {0.2, 0.4, 0.6}), -1);
   EXPECT_THROW(rocAuc({0, 1}, {0.5}), std::invalid_argument);
+}
+
+TEST(Youden, HandComputedExample) {
+  // Negatives 0.1, 0.4, 0.5; positives 0.35, 0.7, 0.8. TPR - FPR at t = 0.8: 1/3; 0.7: 2/3;
+  // 0.5: 1/3; 0.4: 0; 0.35: 1/3; 0.1: 0.
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 0, 1, 1, 0, 1}, {0.1, 0.4, 0.35, 0.8, 0.5, 0.7}), 0.7);
+  // Perfect separation: the lowest positive score.
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 0, 1}, {0.1, 0.3, 0.2, 0.9}), 0.3);
+  // Any non-zero label is positive, as in rocAuc.
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 2, 0, 2}, {0.1, 0.3, 0.2, 0.9}), 0.3);
+}
+
+TEST(Youden, TiesGoToTheHighestThreshold) {
+  // Negatives 0.2, 0.6; positives 0.4, 0.8: J = 1/2 at t = 0.8 and at t = 0.4.
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 0, 1}, {0.2, 0.4, 0.6, 0.8}), 0.8);
+  // Tied scores are one candidate: t = 0.9: J = 1/2; t = 0.5: 1 - 1/2; t = 0.1: 0.
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 1, 0}, {0.5, 0.5, 0.9, 0.1}), 0.9);
+}
+
+TEST(Youden, OneClassIsNaNAndNaNScoresAreLeftOut) {
+  EXPECT_TRUE(std::isnan(youdenThreshold({1, 1, 1}, {0.2, 0.4, 0.6})));
+  EXPECT_TRUE(std::isnan(youdenThreshold({}, {})));
+  const double nan = std::nan("");
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 1, 0}, {0.1, nan, 0.6, nan}), 0.6);
+  EXPECT_TRUE(std::isnan(youdenThreshold({0, 1}, {0.1, nan})));
+  EXPECT_THROW(youdenThreshold({0, 1}, {0.5}), std::invalid_argument);
+}
+
+TEST(QuantileLinear, MatchesNumpyDefault) {
+  // numpy.quantile([0.1, 0.9, 0.4, 0.8, 0.2], q): sorted 0.1 0.2 0.4 0.8 0.9, h = 4q.
+  const std::vector<double> v{0.1, 0.9, 0.4, 0.8, 0.2};
+  EXPECT_NEAR(quantileLinear(v, 0.9), 0.86, 1e-12);  // h = 3.6: 0.8 + 0.6 * 0.1
+  EXPECT_NEAR(quantileLinear(v, 0.3), 0.24, 1e-12);  // h = 1.2: 0.2 + 0.2 * 0.2
+  EXPECT_DOUBLE_EQ(quantileLinear(v, 0.5), 0.4);
+  EXPECT_DOUBLE_EQ(quantileLinear(v, 0.75), 0.8);
+  EXPECT_DOUBLE_EQ(quantileLinear(v, 1.0), 0.9);
+  EXPECT_DOUBLE_EQ(quantileLinear(v, 0.0), 0.1);
+  EXPECT_NEAR(quantileLinear({0.05, 0.1, 0.3, 0.7}, 0.9), 0.58, 1e-12);  // h = 2.7
+  EXPECT_DOUBLE_EQ(quantileLinear({0.3}, 0.9), 0.3);
+  EXPECT_TRUE(std::isnan(quantileLinear({}, 0.5)));
+}
+
+// 2n samples, alternating labels; positives 0.3, 0.35, ..., negatives 0, 0.05, ...: overlapping.
+void overlapping(int n, int copies, std::vector<int>* labels, std::vector<double>* scores) {
+  for (int c = 0; c < copies; ++c)
+    for (int i = 0; i < 2 * n; ++i) {
+      labels->push_back(i % 2);
+      scores->push_back((i % 2 ? 0.3 : 0.0) + 0.05 * (i / 2));
+    }
+}
+
+TEST(BootstrapAucCi, ContainsTheAucAndIsDeterministicBySeed) {
+  std::vector<int> y;
+  std::vector<double> s;
+  overlapping(10, 1, &y, &s);
+  const AucCi a = bootstrapAucCi(y, s, 1000, 42);
+  EXPECT_DOUBLE_EQ(a.auc, rocAuc(y, s));
+  EXPECT_EQ(a.reps, 1000);
+  EXPECT_LT(a.lo, a.auc);
+  EXPECT_GT(a.hi, a.auc);
+  EXPECT_GE(a.lo, 0.0);
+  EXPECT_LE(a.hi, 1.0);
+  const AucCi again = bootstrapAucCi(y, s, 1000, 42);
+  EXPECT_EQ(again.lo, a.lo);
+  EXPECT_EQ(again.hi, a.hi);
+  const AucCi other = bootstrapAucCi(y, s, 1000, 43);
+  EXPECT_TRUE(other.lo != a.lo || other.hi != a.hi);
+  // A lower level gives a narrower interval from the same resamples.
+  const AucCi half = bootstrapAucCi(y, s, 1000, 42, 0.5);
+  EXPECT_GT(half.lo, a.lo);
+  EXPECT_LT(half.hi, a.hi);
+}
+
+TEST(BootstrapAucCi, NarrowsWithMoreSamples) {
+  std::vector<int> y1, y10;
+  std::vector<double> s1, s10;
+  overlapping(10, 1, &y1, &s1);
+  overlapping(10, 10, &y10, &s10);  // the same data ten times: same AUC, ten times the samples
+  const AucCi small = bootstrapAucCi(y1, s1, 1000, 7);
+  const AucCi large = bootstrapAucCi(y10, s10, 1000, 7);
+  EXPECT_DOUBLE_EQ(small.auc, large.auc);
+  EXPECT_LT(large.hi - large.lo, 0.5 * (small.hi - small.lo));
+}
+
+TEST(BootstrapAucCi, PerfectSeparationOneClassAndRedraws) {
+  const AucCi perfect = bootstrapAucCi({0, 0, 0, 1, 1, 1}, {0.1, 0.2, 0.3, 0.7, 0.8, 0.9}, 200, 1);
+  EXPECT_EQ(perfect.auc, 1.0);
+  EXPECT_EQ(perfect.lo, 1.0);
+  EXPECT_EQ(perfect.hi, 1.0);
+  const AucCi one = bootstrapAucCi({1, 1, 1}, {0.2, 0.4, 0.6}, 200, 1);
+  EXPECT_EQ(one.auc, -1);
+  EXPECT_EQ(one.lo, -1);
+  EXPECT_EQ(one.reps, 0);
+  // One positive in ten: about a third of the resamples hold no positive and are drawn again.
+  const AucCi rare = bootstrapAucCi({0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+                                    {.1, .2, .3, .4, .5, .6, .7, .8, .9, .65}, 500, 3);
+  EXPECT_EQ(rare.reps, 500);
+  EXPECT_NEAR(rare.auc, 6.0 / 9, 1e-12);
+  EXPECT_THROW(bootstrapAucCi({0, 1}, {0.5}), std::invalid_argument);
+  EXPECT_THROW(bootstrapAucCi({0, 1}, {0.1, 0.5}, 0), std::invalid_argument);
+  EXPECT_THROW(bootstrapAucCi({0, 1}, {0.1, 0.5}, 100, 0, 1.0), std::invalid_argument);
 }
 
 TEST(Kappa, QuadraticWeights) {
