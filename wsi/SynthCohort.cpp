@@ -9,6 +9,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,8 @@ void SynthOptions::validate() const {
   if (!(mpp > 0)) fail("mpp must be positive");
   if (!(tumorFraction >= 0 && tumorFraction <= 1)) fail("tumorFraction must be in 0..1");
   if (!(testFraction >= 0 && testFraction < 1)) fail("testFraction must be in 0..1 (exclusive)");
+  if (!(valFraction >= 0 && valFraction < 1)) fail("valFraction must be in 0..1 (exclusive)");
+  if (testFraction + valFraction > 1) fail("testFraction + valFraction must be at most 1");
   if (tileSize < 16 || tileSize % 16) fail("tileSize must be a positive multiple of 16");
   if (jpegQuality < 1 || jpegQuality > 100) fail("jpegQuality must be in 1..100");
 }
@@ -36,6 +39,24 @@ void SynthOptions::validate() const {
 namespace {
 
 using vips::VImage;
+
+// Largest-remainder apportionment of round(n * fraction) slides between the two classes in
+// proportion to their sizes, at most room[c] of class c (the class with the larger remainder,
+// class 1 on a tie, gets the first extra slide).
+std::array<int, 2> apportion(const std::vector<int> (&members)[2], int n, double fraction,
+                             const std::array<int, 2>& room) {
+  std::array<int, 2> quota{};
+  double remainder[2];
+  for (int c = 0; c < 2; ++c) {
+    const double q = members[c].size() * fraction;
+    quota[c] = std::min(int(std::floor(q)), room[c]);
+    remainder[c] = q - std::floor(q);
+  }
+  int left = int(std::lround(n * fraction)) - quota[0] - quota[1];
+  for (int c : {remainder[1] >= remainder[0] ? 1 : 0, remainder[1] >= remainder[0] ? 0 : 1})
+    if (left > 0 && quota[c] < room[c]) ++quota[c], --left;
+  return quota;
+}
 
 struct Ellipse {
   double cx, cy, a, b, angle;  // level-0 pixels
@@ -180,23 +201,21 @@ void synthesizeCohort(const std::string& outDir, const SynthOptions& options) {
   std::vector<int> order(n);
   for (int i = 0; i < n; ++i) order[i] = i;
   for (int i = n - 1; i > 0; --i) std::swap(order[i], order[int(master.next() % uint64_t(i + 1))]);
-  std::vector<bool> isTumour(n, false), isTest(n, false);
+  std::vector<bool> isTumour(n, false);
   for (int k = 0; k < nTumour; ++k) isTumour[order[k]] = true;
-  // Largest-remainder apportionment: round(n * testFraction) test slides shared by the classes.
+  // round(n * testFraction) test slides shared by the classes, the last slides of each class;
+  // then round(n * valFraction) val slides, the class's slides just before its test slides (so
+  // adding a val split to a cohort leaves its train slides where they were).
   std::vector<int> members[2];
   for (int i = 0; i < n; ++i) members[isTumour[i] ? 1 : 0].push_back(i);
-  int quota[2];
-  double remainder[2];
-  for (int c = 0; c < 2; ++c) {
-    const double q = members[c].size() * options.testFraction;
-    quota[c] = int(std::floor(q));
-    remainder[c] = q - quota[c];
-  }
-  int left = int(std::lround(n * options.testFraction)) - quota[0] - quota[1];
-  for (int c : {remainder[1] >= remainder[0] ? 1 : 0, remainder[1] >= remainder[0] ? 0 : 1})
-    if (left > 0 && quota[c] < int(members[c].size())) ++quota[c], --left;
+  const std::array<int, 2> size{int(members[0].size()), int(members[1].size())};
+  const std::array<int, 2> test = apportion(members, n, options.testFraction, size);
+  const std::array<int, 2> val =
+      apportion(members, n, options.valFraction, {size[0] - test[0], size[1] - test[1]});
+  std::vector<std::string> split(n, "train");
   for (int c = 0; c < 2; ++c)
-    for (int k = 0; k < quota[c]; ++k) isTest[members[c][members[c].size() - 1 - k]] = true;
+    for (int k = 0; k < test[c] + val[c]; ++k)
+      split[members[c][size[c] - 1 - k]] = k < test[c] ? "test" : "val";
   std::ofstream csv(fs::path(outDir) / "cohort.csv");
   csv << "slide_id,path,label,split\n";
   for (int i = 0; i < n; ++i) {
@@ -212,7 +231,7 @@ void synthesizeCohort(const std::string& outDir, const SynthOptions& options) {
     }
     annotations.writeGeoJson((fs::path(outDir) / "annotations" / (std::string(id) + ".geojson")).string());
     csv << id << ",slides/" << id << ".tiff," << (isTumour[i] ? "tumor" : "normal") << ','
-        << (isTest[i] ? "test" : "train") << "\n";
+        << split[i] << "\n";
   }
   if (!csv.flush()) throw DataError("cannot write '" + outDir + "/cohort.csv'");
 }

@@ -101,5 +101,31 @@ TEST(SynthCohortTest, SameSeedSameBytesOtherSeedOtherBytes) {
   EXPECT_THROW(synthesizeCohort(c.path(), o), std::invalid_argument);
 }
 
+TEST(SynthCohortTest, ValSplitIsStratifiedAndTakenFromTheTestSide) {
+  // 8 slides, 4 per class. Test 0.5 (train: 2 per class) against test 0.25 + val 0.25: the
+  // train slides stay the same, val and test hold one slide of each class and together the
+  // former test slides.
+  test::TempDir a, b;
+  SynthOptions o = small(5);
+  o.numSlides = 8;
+  o.width = 256, o.height = 256;
+  synthesizeCohort(a.path(), o);
+  o.testFraction = 0.25, o.valFraction = 0.25;
+  synthesizeCohort(b.path(), o);
+  const Cohort before = Cohort::read(a.file("cohort.csv"));
+  const Cohort after = Cohort::read(b.file("cohort.csv"));
+  EXPECT_EQ(before.indicesOfSplit("val").size(), 0u);
+  EXPECT_EQ(after.indicesOfSplit("train"), before.indicesOfSplit("train"));
+  for (const char* split : {"val", "test"}) {
+    SCOPED_TRACE(split);
+    const auto idx = after.indicesOfSplit(split);
+    ASSERT_EQ(idx.size(), 2u);
+    EXPECT_NE(after.slides[idx[0]].label, after.slides[idx[1]].label);
+    for (size_t i : idx) EXPECT_EQ(before.slides[i].split, "test");
+  }
+  o.testFraction = 0.5, o.valFraction = 0.75;
+  EXPECT_THROW(o.validate(), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace slidetrain::wsi
