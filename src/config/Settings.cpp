@@ -226,9 +226,12 @@ PredictSettings predictFrom(const Config& c) {
   p.checkpoint = c.getString("predict.checkpoint");
   p.aggregation = c.getString("predict.aggregation");
   p.topk = toInt(c.getInt("predict.topk"));
+  p.quantile = c.getFloat("predict.quantile");
+  if (!(p.quantile > 0)) throw ConfigError("predict.quantile: expected a number in (0, 1], got 0");
   p.heatmaps = c.getBool("predict.heatmaps");
   p.heatmapSize = toInt(c.getInt("predict.heatmap_size"));
   p.threshold = c.getFloat("predict.threshold");
+  p.thresholdFrom = c.getString("predict.threshold_from");
   return p;
 }
 

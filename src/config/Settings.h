@@ -141,11 +141,13 @@ struct PredictSettings {
   std::string split;
   int batchSize{};
   std::string checkpoint;    ///< "" = <run_dir>/checkpoints/last.pt
-  std::string aggregation;   ///< mean, max, topk
+  std::string aggregation;   ///< mean, max, topk, vote, quantile
   int topk{};
+  double quantile{};         ///< in (0, 1]
   bool heatmaps{};
   int heatmapSize{};
   double threshold{};
+  std::string thresholdFrom;  ///< val (Youden's J on the val split) or fixed
 };
 
 /// Every section of one configuration, and the YAML it came from (for run_dir/config.yaml, the
