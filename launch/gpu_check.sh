@@ -61,7 +61,7 @@ prepare() {
   # A small cohort: 4 slides, 224-px patches at level 0 give a few hundred patches.
   say "synthesising the cohort"
   "$ROOT/build/slidetrain" synth -c "$ROOT/configs/demo.yaml" "synth.out_dir=$CARRY.tmp/cohort" \
-    synth.num_slides=4 synth.width=3072 synth.height=2304 synth.test_fraction=0.25 \
+    synth.num_slides=4 synth.width=3072 synth.height=2304 synth.test_fraction=0.25 synth.val_fraction=0 \
     synth.tumor_fraction=0.5 > /dev/null
   rm -rf "$CARRY" && mv "$CARRY.tmp" "$CARRY"
   check_size

@@ -1,15 +1,18 @@
 #include "src/cli/Predict.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include "distributed/MpiComm.h"
 #include "src/eval/Aggregate.h"
+#include "src/eval/SlideDecisions.h"
 #include "src/models/StateDict.h"
 #include "src/train/Checkpoint.h"
 #include "src/eval/Inference.h"
@@ -24,6 +27,52 @@
 namespace fs = std::filesystem;
 
 namespace slidetrain {
+namespace {
+
+constexpr int kAucBootstrapReps = 1000;
+
+// Why predict.threshold_from: val cannot apply, from the cohort and the settings alone (every
+// rank decides the same, so all of them predict the val split or none does); "" when it can.
+std::string valThresholdUnavailable(const Settings& cfg, const wsi::Cohort& cohort, int numClasses) {
+  if (cfg.predict.thresholdFrom != "val") return "";
+  if (numClasses != 2) return "the task has " + std::to_string(numClasses) + " classes";
+  if (cohort.indicesOfSplit("val").empty()) return "the cohort has no val split";
+  return "";
+}
+
+// patches.csv: one row per patch with its class probabilities (empty cells: a skipped patch).
+void writePatchesCsv(const std::string& path, const wsi::Cohort& cohort, const SplitData& data,
+                     const at::Tensor& probs) {
+  const int numClasses = static_cast<int>(cohort.classes.size());
+  std::ofstream pcsv(path);
+  pcsv << "slide_id,x,y,level,size,label";
+  for (const auto& c : cohort.classes) pcsv << ",p_" << c;
+  pcsv << "\n";
+  const at::Tensor probsC = probs.contiguous();
+  const float* prob = probsC.data_ptr<float>();
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    const auto& r = data.samples[i];
+    pcsv << data.slideIds[r.slide] << "," << r.x << "," << r.y << "," << r.level << "," << r.size
+         << ",";
+    if (r.label >= 0) pcsv << r.label;  // unlabelled slide: empty
+    const bool skipped = std::isnan(prob[i * static_cast<size_t>(numClasses)]);
+    for (int c = 0; c < numClasses; ++c) {
+      pcsv << ",";
+      if (!skipped) pcsv << prob[i * static_cast<size_t>(numClasses) + c];
+    }
+    pcsv << "\n";
+  }
+}
+
+std::string thresholdLine(const std::string& method, const SlideThreshold& t, size_t valSlides) {
+  char line[160];
+  std::snprintf(line, sizeof line, "slide threshold (%s pooling): %.4f (%s)", method.c_str(), t.value,
+                t.from == "val" ? ("Youden's J on " + std::to_string(valSlides) + " val slides").c_str()
+                                : "fixed predict.threshold");
+  return line;
+}
+
+}  // namespace
 
 int runPredict(const Settings& cfg) {
   const dist::Planes planes = startRuntime(cfg.train, cfg.data);
@@ -35,7 +84,13 @@ int runPredict(const Settings& cfg) {
   const std::string split = cfg.predict.split;
   if (cohort.indicesOfSplit(split).empty())
     throw ConfigError("predict.split: no slide of " + cfg.run.cohort + " is in split '" + split + "'");
+  const std::string noVal = valThresholdUnavailable(cfg, cohort, numClasses);
+  const bool predictVal = cfg.predict.thresholdFrom == "val" && noVal.empty();
+  // Collectives in the same order on every rank: prepareSplit, then predictProbabilities, the
+  // predicted split before the val split.
   SplitData data = prepareSplit(cfg.tiling, cohort, split, *planes.host);
+  SplitData valData;
+  if (predictVal) valData = prepareSplit(cfg.tiling, cohort, "val", *planes.host);
 
   auto model = buildModel(modelOptions(cfg.model, modelOutputs(lossOptions(cfg.train), numClasses),
                                        cfg.tiling.index.size));
@@ -48,36 +103,44 @@ int runPredict(const Settings& cfg) {
       inferenceOptions(cfg.predict, rankStreamOptions(cfg, planes.modelDevice.is_cuda()),
                        normalization(cfg.data), cfg.augment);
   const at::Tensor probs = predictProbabilities(*model, data, numClasses, io, *planes.device);
+  at::Tensor valProbs;
+  if (predictVal) valProbs = predictProbabilities(*model, valData, numClasses, io, *planes.device);
   if (!lead) return 0;
 
   const SlidePooling pooling = slidePooling(cfg.predict);
   const std::string& method = pooling.method;
-  const std::vector<std::string> methods{"mean", "max", "topk"};
-  std::vector<std::vector<std::vector<double>>> perSlide(
-      data.paths.size(), std::vector<std::vector<double>>(numClasses));
-  fs::create_directories(runDir);
-  std::ofstream pcsv(fs::path(runDir) / "patches.csv");
-  pcsv << "slide_id,x,y,level,size,label";
-  for (const auto& c : cohort.classes) pcsv << ",p_" << c;
-  pcsv << "\n";
-  const at::Tensor probsC = probs.contiguous();
-  const float* prob = probsC.data_ptr<float>();
-  std::vector<int64_t> indexed(data.paths.size(), 0);
-  for (size_t i = 0; i < data.samples.size(); ++i) {
-    const auto& r = data.samples[i];
-    ++indexed[r.slide];
-    pcsv << data.slideIds[r.slide] << "," << r.x << "," << r.y << "," << r.level << "," << r.size
-         << ",";
-    if (r.label >= 0) pcsv << r.label;  // unlabelled slide: empty
-    // A skipped (unreadable) patch has NaN probabilities: empty cells, and no vote.
-    const bool skipped = std::isnan(prob[i * static_cast<size_t>(numClasses)]);
-    for (int c = 0; c < numClasses; ++c) {
-      const double p = prob[i * static_cast<size_t>(numClasses) + c];
-      pcsv << ",";
-      if (!skipped) pcsv << p, perSlide[r.slide][c].push_back(p);
+  const std::vector<std::string>& methods = poolingMethods();
+  std::map<std::string, SlideThreshold> thresholds = fixedThresholds(pooling, numClasses);
+  size_t valSlides = 0;
+  if (!noVal.empty() && numClasses != 2) {
+    std::printf("predict.threshold_from: val, but %s: each slide takes the class with the highest "
+                "pooled score (no threshold)\n", noVal.c_str());
+  } else if (!noVal.empty()) {
+    std::printf("predict.threshold_from: val, but %s: using the fixed predict.threshold %g\n",
+                noVal.c_str(), pooling.threshold);
+  } else if (predictVal) {
+    std::string why;
+    const SlideProbabilities valPerSlide = slideProbabilities(valData, valProbs, numClasses);
+    thresholds = valThresholds(valPerSlide, valData.slideLabels, pooling, &why);
+    if (why.empty()) {
+      for (size_t s = 0; s < valData.paths.size(); ++s)
+        valSlides += valData.slideLabels[s] >= 0 && !valPerSlide[s][0].empty();
+      if (split == "val" || split == "all")
+        std::printf("note: predict.split %s holds the val slides the thresholds were chosen on: its "
+                    "metrics are optimistic\n", split.c_str());
+    } else {
+      std::printf("predict.threshold_from: val, but %s: using the fixed predict.threshold %g\n",
+                  why.c_str(), pooling.threshold);
     }
-    pcsv << "\n";
   }
+  if (numClasses == 2)
+    for (const auto& m : methods) std::printf("%s\n", thresholdLine(m, thresholds.at(m), valSlides).c_str());
+
+  fs::create_directories(runDir);
+  writePatchesCsv((fs::path(runDir) / "patches.csv").string(), cohort, data, probs);
+  const SlideProbabilities perSlide = slideProbabilities(data, probs, numClasses);
+  std::vector<int64_t> indexed(data.paths.size(), 0);
+  for (const auto& r : data.samples) ++indexed[r.slide];
 
   std::ofstream scsv(fs::path(runDir) / "slides.csv");
   scsv << "slide_id,label,patches";
@@ -86,10 +149,13 @@ int runPredict(const Settings& cfg) {
   // Slides without a usable patch get no score: they are listed with the reason, left out of
   // the metrics (a NaN score would poison the AUC's sort) and counted in the summary.
   std::vector<std::string> unscored;
-  std::map<std::string, ConfusionMatrix> cms;
-  for (const auto& m : methods) cms.emplace(m, ConfusionMatrix(numClasses));
-  std::vector<int> labels;
-  std::vector<double> scores;
+  std::vector<MethodSlides> results;
+  for (const auto& m : methods) {
+    results.emplace_back();
+    results.back().method = m;
+    results.back().threshold = thresholds.at(m);
+    results.back().confusion = ConfusionMatrix(numClasses);
+  }
   std::vector<ReportRow> rows(data.paths.size());
   size_t unlabelled = 0;
   for (size_t s = 0; s < data.paths.size(); ++s) {
@@ -110,21 +176,23 @@ int runPredict(const Settings& cfg) {
       unscored.push_back(data.slideIds[s] + ": " + why);
       continue;
     }
-    for (const auto& m : methods) {
+    for (auto& r : results) {
       SlidePooling withMethod = pooling;
-      withMethod.method = m;
+      withMethod.method = r.method;
+      withMethod.threshold = r.threshold.value;
       double score = 0;
       const int pred = decideSlide(perSlide[s], withMethod, &score);
-      if (label >= 0) cms.at(m).add(label, pred);  // metrics over labelled slides only
+      // Metrics over labelled slides only.
+      if (label >= 0) r.confusion.add(label, pred), r.labels.push_back(label), r.scores.push_back(score);
       scsv << "," << score << "," << cohort.classes[pred];
-      if (m == method) {
-        if (label >= 0) labels.push_back(label), scores.push_back(score);
-        rows[s].prediction = cohort.classes[pred], rows[s].score = score;
-      }
+      if (r.method == method) rows[s].prediction = cohort.classes[pred], rows[s].score = score;
     }
     scsv << ",\n";
   }
-  const size_t scored = labels.size();  // labelled slides with a score: what the metrics cover
+  for (auto& r : results) r.finish(kAucBootstrapReps, cfg.run.seed);
+  const MethodSlides& best = results[static_cast<size_t>(
+      std::find(methods.begin(), methods.end(), method) - methods.begin())];
+  const size_t scored = best.labels.size();  // labelled slides with a score: what the metrics cover
   if (!unscored.empty()) {
     std::printf("%zu of %zu slides have no usable patch and are left out of the metrics:\n",
                 unscored.size(), data.paths.size());
@@ -134,22 +202,38 @@ int runPredict(const Settings& cfg) {
     std::printf("%zu of %zu slides have no label: their predictions are in slides.csv; the "
                 "metrics cover the %zu labelled slide%s with a score\n", unlabelled,
                 data.paths.size(), scored, scored == 1 ? "" : "s");
-  const Metrics chosen = Metrics::compute(cms.at(method), labels, numClasses == 2 ? scores : std::vector<double>{});
+  const Metrics chosen =
+      Metrics::compute(best.confusion, best.labels, numClasses == 2 ? best.scores : std::vector<double>{});
   std::string summary;
   if (scored == 0) {
     summary = "no slide with a label and a score: no metrics\n";
     std::printf("%s", summary.c_str());
   } else {
-    for (const auto& m : methods)
-      std::printf("slide-level accuracy (%s pooling): %.4f\n", m.c_str(), Metrics::compute(cms.at(m)).accuracy);
+    for (const auto& r : results)
+      std::printf("slide-level accuracy (%s pooling): %.4f\n", r.method.c_str(), r.accuracy);
     std::printf("%s", chosen.report(cohort.classes).c_str());
     std::printf("held-out slide-level accuracy (%s pooling, %zu slides): %.4f\n", method.c_str(),
                 scored, chosen.accuracy);
     summary = chosen.report(cohort.classes) + "\nslide-level accuracy (" + method + " pooling): " +
               std::to_string(chosen.accuracy) + "\n";
+    if (numClasses == 2) {
+      char line[200];
+      if (best.auc.reps > 0)
+        std::snprintf(line, sizeof line, "held-out slide AUC (%s pooling): %.2f [%.2f, %.2f] (95 %% bootstrap CI, %d resamples)\n",
+                      method.c_str(), best.auc.auc, best.auc.lo, best.auc.hi, best.auc.reps);
+      else
+        std::snprintf(line, sizeof line, "held-out slide AUC (%s pooling): undefined (the scored slides hold one class)\n",
+                      method.c_str());
+      std::printf("%s", line);
+      summary += line;
+    }
   }
+  writeThresholdsJson((fs::path(runDir) / "thresholds.json").string(), thresholds, valSlides);
+  writeSlideMetricsJson((fs::path(runDir) / "slide_metrics.json").string(), results, method, split);
   if (cfg.predict.heatmaps) {
     // Heatmap of P(not class 0): the positive class's probability for binary tasks.
+    const at::Tensor probsC = probs.contiguous();
+    const float* prob = probsC.data_ptr<float>();
     fs::create_directories(fs::path(runDir) / "heatmaps");
     std::vector<std::vector<wsi::PatchRequest>> patchesOf(data.paths.size());
     std::vector<std::vector<double>> probOf(data.paths.size());
@@ -167,8 +251,9 @@ int runPredict(const Settings& cfg) {
   }
   writeReportHtml((fs::path(runDir) / "report.html").string(), "slidetrain: " + split + " split of " + cfg.run.cohort,
                   rows, summary);
-  std::printf("wrote %s, %s, %s\n", (fs::path(runDir) / "patches.csv").c_str(),
-              (fs::path(runDir) / "slides.csv").c_str(), (fs::path(runDir) / "report.html").c_str());
+  std::printf("wrote %s, %s, %s, %s, %s\n", (fs::path(runDir) / "patches.csv").c_str(),
+              (fs::path(runDir) / "slides.csv").c_str(), (fs::path(runDir) / "thresholds.json").c_str(),
+              (fs::path(runDir) / "slide_metrics.json").c_str(), (fs::path(runDir) / "report.html").c_str());
   return 0;
 }
 

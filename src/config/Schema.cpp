@@ -179,11 +179,13 @@ const std::vector<KeySpec>& configSchema() {
       {"predict.split", T::String, "test", "Cohort split predicted by `slidetrain predict`; all = every slide of the cohort (e.g. new, unlabelled slides: the label column is optional for predict)"},
       {"predict.batch_size", T::Int, "128", "Inference batch size per rank", {}, 1, 1e9},
       {"predict.checkpoint", T::String, "", "Checkpoint to load; empty = <run_dir>/checkpoints/last.pt"},
-      {"predict.aggregation", T::String, "max", "Slide label from patch probabilities: the reported accuracy uses this one", {"mean", "max", "topk"}},
+      {"predict.aggregation", T::String, "max", "Slide label from patch probabilities (predict reports every method; this one is the headline accuracy, AUC and report, and val_slide in training and cv): mean, max, topk = mean of the k largest, vote = share of patches whose most probable class is the positive one (k > 2: the most voted class), quantile = the predict.quantile-quantile", {"mean", "max", "topk", "vote", "quantile"}},
       {"predict.topk", T::Int, "5", "k of top-k mean pooling", {}, 1, 1e9},
+      {"predict.quantile", T::Float, "0.9", "q of quantile pooling, in (0, 1]: the q-quantile of the patches' positive-class probabilities, linearly interpolated (numpy's default); 0.5 = median, 1 = max", {}, 0, 1},
       {"predict.heatmaps", T::Bool, "true", "Write heatmaps/<slide_id>.png (patch probabilities over the thumbnail) next to report.html"},
       {"predict.heatmap_size", T::Int, "1024", "Longer side of the heatmaps in pixels", {}, 64, 16384},
-      {"predict.threshold", T::Float, "0.5", "Positive-class threshold on the pooled probability", {}, 0, 1},
+      {"predict.threshold", T::Float, "0.5", "Binary tasks: a slide is positive when its pooled score is at least this (with predict.threshold_from: fixed, or as the fallback of val)", {}, 0, 1},
+      {"predict.threshold_from", T::String, "val", "Binary tasks: where each pooling method's slide threshold comes from: val = Youden's J (max TPR - FPR) of the pooled scores of the cohort's val slides, from a prediction of the val split with the same model (falls back to predict.threshold, saying so, without a val split, for k > 2 classes, or when the val slides hold one class); fixed = predict.threshold", {"val", "fixed"}},
   };
   return schema;
 }

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "src/config/Errors.h"
+#include "src/config/PredictSettings.h"
+#include "src/config/SlideLevelSettings.h"
 #include "wsi/Augment.h"
 #include "wsi/PatchIndex.h"
 #include "wsi/SynthCohort.h"
@@ -134,45 +136,6 @@ struct TrainSettings {
 struct CvSettings {
   int folds{};
   std::string checkpoint;    ///< last, best
-};
-
-/// features.* (`slidetrain features`; out_dir resolved against run_dir)
-struct FeaturesSettings {
-  std::string encoder;       ///< "model" or a TorchScript file
-  int inputSize{};           ///< 0 = tiling.patch_size
-  std::vector<double> mean, std;  ///< empty = data.mean / data.std
-  bool float16{};            ///< features.dtype == float16
-  std::string outDir;        ///< "" resolved to <run_dir>/features
-  std::string split;
-  int batchSize{};
-};
-
-/// mil.* (`slidetrain mil`)
-struct MilSettings {
-  std::string model;
-  int64_t hidden{};
-  double dropout{};
-  int clamK{};
-  double clamInstanceWeight{};
-  int transmilLayers{}, transmilHeads{}, transmilLandmarks{};
-  bool patientLevel{};       ///< mil.label_level == patient
-  bool patientBag{};         ///< mil.patient_pooling == bag
-  int64_t epochs{}, batchBags{}, maxPatches{}, patience{};
-  OptimizerSettings optimizer;  ///< optimizer.* with name, lr and weight_decay from mil.*
-  bool heatmaps{};
-  int bootstrap{};
-};
-
-/// predict.*
-struct PredictSettings {
-  std::string split;
-  int batchSize{};
-  std::string checkpoint;    ///< "" = <run_dir>/checkpoints/last.pt
-  std::string aggregation;   ///< mean, max, topk
-  int topk{};
-  bool heatmaps{};
-  int heatmapSize{};
-  double threshold{};
 };
 
 /// Every section of one configuration, and the YAML it came from (for run_dir/config.yaml, the

@@ -47,7 +47,7 @@ EvalResult evaluateSplit(Model& model, const SplitData& data, int numClasses,
     double score = 0;
     const int pred = decideSlide(perSlide[s], pooling, &score);
     // k > 2: the slide AUC is one-vs-rest of class 1 (Metrics' binary view), so score class 1.
-    if (numClasses > 2) score = poolScores(perSlide[s][1], pooling.method, pooling.topk);
+    if (numClasses > 2) score = poolClass(perSlide[s], 1, pooling);
     scm.add(data.slideLabels[s], pred);
     slideLabels.push_back(data.slideLabels[s]);
     slideScores.push_back(score);

@@ -162,7 +162,12 @@ MilTrainResult trainMil(const Settings& s, MilModel& model, const BagSet& train,
   std::vector<at::Tensor> params;
   for (auto& p : model.parameters())
     if (p.requires_grad()) params.push_back(p);
-  auto optimizer = makeOptimizer(optimizerOptions(m.optimizer), params);
+  OptimizerSettings os = s.optimizer;  // momentum, betas, eps from optimizer.*
+  os.name = m.optimizer;
+  os.lr = m.lr;
+  os.weightDecay = m.weightDecay;
+  os.scaleLrWithBatch = false;
+  auto optimizer = makeOptimizer(optimizerOptions(os), params);
 
   MilTrainResult result;
   result.bestValLoss = std::numeric_limits<double>::quiet_NaN();

@@ -171,6 +171,23 @@ TEST(Settings, BadValuesStopAtTheDoorNamingTheKey) {
             std::string::npos);
   EXPECT_NE(errorOf([] { Settings::defaults({"tiling.target_mpp=0.5", "tiling.target_magnification=20"}); })
                 .find("tiling.target_mpp"), std::string::npos);
+  EXPECT_NE(errorOf([] { Settings::defaults({"predict.quantile=0"}); }).find("predict.quantile"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] { Settings::defaults({"predict.quantile=1.5"}); }).find("predict.quantile"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] { Settings::defaults({"predict.threshold_from=test"}); }).find("predict.threshold_from"),
+            std::string::npos);
+}
+
+TEST(Settings, PredictPoolingKeys) {
+  const Settings d = Settings::defaults();
+  EXPECT_DOUBLE_EQ(d.predict.quantile, 0.9);
+  EXPECT_EQ(d.predict.thresholdFrom, "val");
+  const Settings o = d.with({"predict.quantile=1", "predict.threshold_from=fixed", "predict.aggregation=vote"});
+  EXPECT_DOUBLE_EQ(o.predict.quantile, 1.0);
+  EXPECT_EQ(o.predict.thresholdFrom, "fixed");
+  EXPECT_EQ(o.predict.aggregation, "vote");
+  EXPECT_EQ(Settings::defaults({"predict.aggregation=quantile"}).predict.aggregation, "quantile");
 }
 
 TEST(Settings, WeakConfigIsA64SlideWeakLabelCohortWithValAndTest) {

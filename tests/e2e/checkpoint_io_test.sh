@@ -16,6 +16,7 @@ PY="${SLIDETRAIN_TORCH_PYTHON:-/usr/bin/python3}"
 command -v strace >/dev/null || fail "strace is missing (launch/setup.sh installs it)"
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       synth.num_slides=4 synth.width=2048 synth.height=1536 train.batch_size=16 train.progress=none
+      synth.val_fraction=0 synth.test_fraction=0.5
       train.threads=1 data.workers=1 schedule.name=constant train.timeout_s=30)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 "$BIN" tile "${ARGS[@]}" > /dev/null

@@ -10,6 +10,7 @@ W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       "run_dir=$W/cv" synth.num_slides=6 synth.width=1024 synth.height=768 synth.test_fraction=0
+      synth.val_fraction=0
       train.epochs=1 train.batch_size=16 tiling.level=0 tiling.patch_size=32 train.threads=1
       data.workers=1 data.max_patches_per_slide=32 cv.folds=2)
 "$BIN" synth "${ARGS[@]}" > /dev/null

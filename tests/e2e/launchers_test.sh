@@ -14,6 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       "run_dir=$W/run" synth.num_slides=4 synth.width=1536 synth.height=1024 synth.test_fraction=0.5
+      synth.val_fraction=0
       train.epochs=1 train.batch_size=16 tiling.level=0 tiling.patch_size=32 predict.topk=3
       train.threads=1 data.workers=1 data.max_patches_per_slide=48 cv.folds=2)
 "$BIN" synth "${ARGS[@]}" > "$W/synth.log"

@@ -8,6 +8,7 @@ W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       "run_dir=$W/run" synth.num_slides=4 synth.width=1536 synth.height=1024 synth.test_fraction=0.5
+      synth.val_fraction=0
       train.epochs=1 train.batch_size=16 tiling.level=0 tiling.patch_size=64 predict.topk=3)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

@@ -10,6 +10,7 @@ W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cache_dir=$W/cache" "run_dir=$W/run"
       synth.num_slides=4 synth.width=1536 synth.height=1024 synth.test_fraction=0.5
+      synth.val_fraction=0
       train.epochs=1 train.batch_size=16 tiling.level=0 tiling.patch_size=64 train.threads=2)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 "$BIN" train "${ARGS[@]}" "cohort=$W/c/cohort.csv" > "$W/train.log" 2>&1 || { cat "$W/train.log"; fail "train"; }

@@ -13,6 +13,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 PY="${SLIDETRAIN_TORCH_PYTHON:-/usr/bin/python3}"
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       synth.num_slides=4 synth.width=2048 synth.height=1536 train.epochs=3 train.batch_size=16
+      synth.val_fraction=0 synth.test_fraction=0.5
       train.progress=lines train.log_every=1 train.threads=1 data.workers=1)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 "$BIN" tile "${ARGS[@]}" > /dev/null

@@ -13,6 +13,7 @@ W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" synth.num_slides=8
+      synth.val_fraction=0 synth.test_fraction=0.5
       tiling.threads=1 train.max_steps=2 train.batch_size=16 train.progress=none train.threads=1
       data.workers=1 train.timeout_s=2)
 "$BIN" synth "${ARGS[@]}" > /dev/null

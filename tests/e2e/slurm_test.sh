@@ -152,6 +152,7 @@ echo "slurm_test: one-node cluster up ($H, ports $PCTLD/$PSLURMD) after $((SECON
 
 # ---- the cohort (the job tiles it itself) ----------------------------------------------------
 OV=("synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache" synth.num_slides=4
+    synth.val_fraction=0 synth.test_fraction=0.5
     synth.width=2048 synth.height=1536 train.batch_size=16 train.progress=lines train.log_every=1
     train.threads=1 data.workers=1)
 "$BIN" synth -c "$SRC/configs/demo.yaml" "${OV[@]}" > /dev/null

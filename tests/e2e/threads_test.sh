@@ -11,6 +11,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 NODE=$(nproc --all)
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       synth.num_slides=2 synth.width=1024 synth.height=768 synth.test_fraction=0 train.max_steps=1
+      synth.val_fraction=0
       train.batch_size=8 tiling.level=0 tiling.patch_size=32 train.progress=none)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 taskset -c 0 "$BIN" train "${ARGS[@]}" "run_dir=$W/bound" > "$W/bound.log" 2>&1 || { cat "$W/bound.log"; fail "train on one core"; }

@@ -14,6 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 PY="${SLIDETRAIN_TORCH_PYTHON:-/usr/bin/python3}"
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       synth.num_slides=8 train.max_steps=5 train.batch_size=64 train.progress=none train.threads=1
+      synth.val_fraction=0 synth.test_fraction=0.5
       data.workers=2)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 "$BIN" tile "${ARGS[@]}" > /dev/null
