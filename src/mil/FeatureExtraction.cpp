@@ -17,6 +17,7 @@
 #include "src/mil/FeatureFile.h"
 #include "src/train/Amp.h"
 #include "src/train/Progress.h"
+#include "wsi/PatchIndexFile.h"
 
 namespace fs = std::filesystem;
 
@@ -38,10 +39,9 @@ std::vector<int> shardByPatchCount(const std::vector<int64_t>& patches, int worl
 
 namespace {
 
-/// FNV-1a, 64 bits, as 16 hex digits.
+/// FNV-1a (the patch index's checksum), 64 bits, as 16 hex digits.
 std::string digest(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  const uint64_t h = wsi::detail::fnv1a(text.data(), text.size());
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
@@ -56,7 +56,8 @@ std::string join(const std::vector<double>& v) {
 
 }  // namespace
 
-std::string featuresFingerprint(const SplitData& data, size_t slide, const Encoder& encoder,
+std::string featuresFingerprint(const SplitData& data, size_t slide,
+                                const std::vector<wsi::PatchRequest>& patches, const Encoder& encoder,
                                 const FeaturesSettings& features, const std::vector<double>& mean,
                                 const std::vector<double>& std, const wsi::AugmentOptions& augment) {
   std::ostringstream t;
@@ -69,9 +70,8 @@ std::string featuresFingerprint(const SplitData& data, size_t slide, const Encod
       << join({augment.reinhardStd.begin(), augment.reinhardStd.end()});
   t << "\ndtype=" << (features.float16 ? "float16" : "float32") << "\nslide=" << data.paths[slide]
     << " " << fs::file_size(data.paths[slide], ec) << "\npatches=";
-  for (const auto& r : data.samples)
-    if (static_cast<size_t>(r.slide) == slide)
-      t << r.x << "," << r.y << "," << r.level << "," << r.size << "," << r.readSize << ";";
+  for (const auto& r : patches)
+    t << r.x << "," << r.y << "," << r.level << "," << r.size << "," << r.readSize << ";";
   return digest(t.str());
 }
 
@@ -103,7 +103,7 @@ ExtractionSummary extractFeatures(const Settings& settings, const SplitData& dat
   int64_t upToDate = 0;
   for (size_t s = 0; s < numSlides; ++s) {
     if (rankOf[s] != rank) continue;
-    const std::string fp = featuresFingerprint(data, s, encoder, fo, norm.mean, norm.std, settings.augment);
+    const std::string fp = featuresFingerprint(data, s, perSlide[s], encoder, fo, norm.mean, norm.std, settings.augment);
     if (storedFingerprint(featureFilePath(fo, data.slideIds[s])) == fp) {
       ++upToDate;
       continue;

@@ -21,8 +21,10 @@ namespace slidetrain::mil {
 std::vector<int> shardByPatchCount(const std::vector<int64_t>& patchesPerSlide, int world);
 
 /// What made slide `s`'s features: the encoder and its weights, input size and normalisation,
-/// stain normalisation, dtype, the slide file and every patch's geometry. A hex digest.
-std::string featuresFingerprint(const SplitData& data, size_t slide, const Encoder& encoder,
+/// stain normalisation, dtype, the slide file and every patch's geometry (`patches`: the slide's
+/// requests). A hex digest.
+std::string featuresFingerprint(const SplitData& data, size_t slide,
+                                const std::vector<wsi::PatchRequest>& patches, const Encoder& encoder,
                                 const FeaturesSettings& features, const std::vector<double>& mean,
                                 const std::vector<double>& std, const wsi::AugmentOptions& augment);
 
