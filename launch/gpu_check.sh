@@ -41,9 +41,9 @@ usage() { sed -n '2,16p' "$0" >&2; exit 2; }
 # needs. -dev packages come without their dependencies (only their own files are needed); the
 # runtime libraries come with their closure, minus what any Linux with a CUDA PyTorch has.
 DEV_PKGS=(libopenslide-dev libyaml-cpp-dev libopenmpi-dev libgtest-dev libtiff-dev
-  libjpeg62-turbo-dev)
+  libjpeg62-turbo-dev libhdf5-dev)
 RUNTIME_PKGS=(libopenslide0 libyaml-cpp0.7 libopenmpi3 openmpi-bin openmpi-common libtiff6
-  libjpeg62-turbo pkgconf pkgconf-bin libpkgconf3)
+  libjpeg62-turbo libhdf5-103-1 pkgconf pkgconf-bin libpkgconf3)
 BASE_RE='^(libc6|libgcc-s1|libstdc\+\+6|gcc-12-base|zlib1g|libcrypt1|debconf|dpkg|perl-base|tar|bash|coreutils|openssh-client|libselinux1|libpcre2-8-0|libzstd1|liblzma5|libbz2-1.0|libssl3|libffi8|libexpat1|libuuid1|libblkid1|libmount1|libsystemd0|libudev1|libcap2|libgcrypt20|libgpg-error0|liblz4-1|libmd0|libtinfo6|libncursesw6|libreadline8|readline-common|libsqlite3-0|sensible-utils|adduser|passwd|libaudit1|libaudit-common|libcap-ng0|libpam0g|libsemanage2|libsemanage-common|libsepol2|libacl1|libattr1|libgmp10|libnettle8|libhogweed6|libgnutls30|libidn2-0|libunistring2|libp11-kit0|libtasn1-6|libkrb5-3|libk5crypto3|libkrb5support0|libcom-err2|libgssapi-krb5-2|libkeyutils1|libedit2|libbsd0|libxxhash0|init-system-helpers|lsb-base|sysvinit-utils|mount|util-linux|login|libdb5.3|fonts-.*|fontconfig-config)$'
 
 prepare() {
