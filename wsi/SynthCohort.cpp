@@ -32,6 +32,7 @@ void SynthOptions::validate() const {
   if (!(valFraction >= 0 && testFraction + valFraction < 1))
     fail("valFraction must be >= 0 and testFraction + valFraction below 1 (slides left to train on)");
   if (!(tumorTissueShare >= 0 && tumorTissueShare <= 1)) fail("tumorTissueShare must be in 0..1");
+  if (!(slideVariation >= 0 && slideVariation <= 1)) fail("slideVariation must be in 0..1");
   if (tileSize < 16 || tileSize % 16) fail("tileSize must be a positive multiple of 16");
   if (jpegQuality < 1 || jpegQuality > 100) fail("jpegQuality must be in 1..100");
 }
@@ -180,12 +181,32 @@ void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSe
   const auto* fp = static_cast<const float*>(field.data());
   std::vector<uint8_t> tissueLow(size_t(lw) * lh);
   for (size_t i = 0; i < tissueLow.size(); ++i) tissueLow[i] = fp[i] > cut;
+  // Slide variation (drawn only when asked, so that variation 0 writes the same bytes as before).
+  const double v = o.slideVariation;
+  double share = o.tumorTissueShare, nucCell = 30, nucRadius = 2.6;
+  std::array<double, 3> gain{1, 1, 1}, offset{0, 0, 0};
+  std::vector<Ellipse> mimics;
+  if (v > 0) {
+    for (int c = 0; c < 3; ++c) gain[c] = 1 + v * rng.uniform(-0.18, 0.12);
+    const double shade = v * rng.uniform(-18, 10);  // the slide's overall darkness
+    for (int c = 0; c < 3; ++c) offset[c] = shade + v * rng.uniform(-10, 10);
+    nucCell = 30 * (1 + v * rng.uniform(-0.3, 0.3));
+    nucRadius = 2.6 * (1 + v * rng.uniform(-0.2, 0.25));
+    share *= 1 + v * rng.uniform(-0.5, 0.5);
+    const int nMimic = int(rng.next() % 3);  // 0, 1 or 2 look-alike regions
+    const double mimicShare = v * rng.uniform(0.03, 0.15);
+    for (int k = 0; k < nMimic; ++k) {
+      auto one = scatteredTumourEllipses(tissueLow, lw, lh, scale, mimicShare / nMimic, rng);
+      if (!one.empty()) mimics.push_back(one.front());
+    }
+  }
   std::vector<Ellipse> ellipses;
   if (tumour && o.tumorTissueShare > 0)
-    ellipses = scatteredTumourEllipses(tissueLow, lw, lh, scale, o.tumorTissueShare, rng);
+    ellipses = scatteredTumourEllipses(tissueLow, lw, lh, scale, share, rng);
   else if (tumour)
     ellipses = tumourEllipses(tissueLow, lw, lh, scale, rng);
   for (const auto& e : ellipses) out.tumour.add(ellipsePolygon(e));
+  out.lookAlikeRegions = int(mimics.size());
   out.tumourShareOfTissue = tumourShareOfTissue(ellipses, tissueLow, lw, lh, scale);
 
   VImage up = field.resize(scale, VImage::option()->set("kernel", VIPS_KERNEL_LINEAR))
@@ -200,25 +221,37 @@ void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSe
     n = (n > 0.0).ifthenelse(n, 0.0);
     return (n < 1.0).ifthenelse(n, 1.0);
   };
-  VImage normalNuc = nuclei(30, 2.6);
+  VImage normalNuc = v > 0 ? nuclei(int(std::lround(nucCell)), nucRadius) : nuclei(30, 2.6);
   VImage stromaTex = VImage::perlin(W, H, VImage::option()->set("cell_size", 16)->set("seed", rng.seed()));
   VImage eosin = constant(up, {232, 158, 198}) + stromaTex * 24;
   VImage tissue = eosin * (normalNuc * -1 + 1) + constant(up, {120, 80, 165}) * normalNuc;
-  if (!ellipses.empty()) {
-    VImage xy = VImage::xyz(W, H).cast(VIPS_FORMAT_FLOAT);
-    VImage x = xy.extract_band(0), y = xy.extract_band(1);
-    VImage inTumour;
-    for (const auto& e : ellipses) {
+  VImage xy, x, y;
+  auto inside = [&](const std::vector<Ellipse>& list) {  // mask of the union of the ellipses
+    if (xy.is_null()) {
+      xy = VImage::xyz(W, H).cast(VIPS_FORMAT_FLOAT);
+      x = xy.extract_band(0), y = xy.extract_band(1);
+    }
+    VImage in;
+    for (const auto& e : list) {
       const double c = std::cos(e.angle), s = std::sin(e.angle);
       VImage u = ((x - e.cx) * c + (y - e.cy) * s) / e.a;
-      VImage v = ((x - e.cx) * -s + (y - e.cy) * c) / e.b;
-      VImage m = (u * u + v * v) < 1.0;
-      inTumour = inTumour.is_null() ? m : (inTumour | m);
+      VImage w = ((x - e.cx) * -s + (y - e.cy) * c) / e.b;
+      VImage m = (u * u + w * w) < 1.0;
+      in = in.is_null() ? m : (in | m);
     }
+    return in;
+  };
+  if (!mimics.empty()) {  // benign look-alikes: small, very dense, dark round nuclei
+    VImage mimicNuc = nuclei(9, 3.0);
+    VImage mimicTissue = (eosin - 12) * (mimicNuc * -1 + 1) + constant(up, {62, 42, 112}) * mimicNuc;
+    tissue = inside(mimics).ifthenelse(mimicTissue, tissue);
+  }
+  if (!ellipses.empty()) {
     VImage tumourNuc = nuclei(14, 4.2);
     VImage tumourTissue = (eosin - 20) * (tumourNuc * -1 + 1) + constant(up, {70, 35, 120}) * tumourNuc;
-    tissue = inTumour.ifthenelse(tumourTissue, tissue);
+    tissue = inside(ellipses).ifthenelse(tumourTissue, tissue);
   }
+  if (v > 0) tissue = tissue.linear({gain[0], gain[1], gain[2]}, {offset[0], offset[1], offset[2]});
   VImage background = constant(up, {240, 238, 242});
   VImage grain = VImage::gaussnoise(W, H, VImage::option()->set("sigma", 3.0)->set("mean", 0.0)
                                               ->set("seed", rng.seed()));
@@ -294,7 +327,7 @@ std::vector<SynthSlide> synthesizeCohort(const std::string& outDir, const SynthO
     char id[32];
     std::snprintf(id, sizeof id, "synth_%03d", i);
     const std::string slidePath = (fs::path(outDir) / "slides" / (std::string(id) + ".tiff")).string();
-    SynthSlide slide{id, isTumour[i] ? "tumor" : "normal", split[i], {}, 0};
+    SynthSlide slide{id, isTumour[i] ? "tumor" : "normal", split[i], {}, 0, 0};
     try {
       writeSlide(slidePath, options, master.next(), isTumour[i], slide);
     } catch (const vips::VError& e) {

@@ -23,6 +23,12 @@ struct SynthOptions {
   /// > 0, weak-label mode: a few small scattered regions covering about this share of the
   /// slide's tissue, and no annotation files, so tiling labels every patch with its slide's label.
   double tumorTissueShare = 0.0;
+  /// 0: every slide has the same stain, nuclei density and tissue types. > 0 (up to 1): each slide
+  /// draws its own stain (per-channel gain and offset), normal nuclei size and density, and 0-2
+  /// benign look-alike regions (dense small dark nuclei, like lymphocyte aggregates) covering up to
+  /// ~15 % x variation of its tissue, on tumour and normal slides alike; in weak-label mode each
+  /// tumour slide's share is tumorTissueShare x U(1 - variation / 2, 1 + variation / 2).
+  double slideVariation = 0.0;
   uint64_t seed = 1;
   int tileSize = 256;
   int jpegQuality = 85;
@@ -37,6 +43,8 @@ struct SynthSlide {
   Annotations tumour; ///< its tumour regions (level-0 px); empty for a normal slide
   /// Share of its tissue inside the tumour regions, on the generator's low-resolution tissue field.
   double tumourShareOfTissue = 0;
+  /// Benign look-alike regions drawn on it (synth.slide_variation > 0; never annotated).
+  int lookAlikeRegions = 0;
 };
 
 /// Writes slides/*.tiff, annotations/*.geojson (not in weak-label mode) and cohort.csv under

@@ -27,6 +27,7 @@ const std::vector<KeySpec>& configSchema() {
       {"synth.test_fraction", T::Float, "0.25", "Share of slides in the test split", {}, 0, 1},
       {"synth.val_fraction", T::Float, "0.0", "Share of slides in the val split (stratified by label like the test split; test_fraction + val_fraction must stay below 1)", {}, 0, 1},
       {"synth.tumor_tissue_share", T::Float, "0.0", "Weak-label mode when > 0: each tumour slide gets 3-5 small scattered tumour regions covering about this share of its tissue, and no annotation files are written (an earlier run's are removed), so tiling labels every patch with its slide's label; 0 = 1-3 large annotated tumour regions per tumour slide. Not synth.tumor_fraction, the share of tumour slides", {}, 0, 1},
+      {"synth.slide_variation", T::Float, "0.0", "Slide-to-slide variation, 0..1: each slide draws its own stain (colour gain and offset), normal nuclei size and density, and 0-2 benign look-alike regions (dense small dark nuclei) on tumour and normal slides alike; in weak-label mode the tumour share also varies by +-variation/2. 0 = every slide alike (the default, as before)", {}, 0, 1},
       {"synth.tile_size", T::Int, "256", "TIFF tile size", {}, 16, 4096},
       {"synth.jpeg_quality", T::Int, "85", "JPEG quality of the tiles", {}, 1, 100},
       // --- tiling (slidetrain tile) ----------------------------------------------------------

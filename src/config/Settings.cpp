@@ -37,6 +37,7 @@ SynthSettings synthFrom(const Config& c) {
   o.testFraction = c.getFloat("synth.test_fraction");
   o.valFraction = c.getFloat("synth.val_fraction");
   o.tumorTissueShare = c.getFloat("synth.tumor_tissue_share");
+  o.slideVariation = c.getFloat("synth.slide_variation");
   o.seed = static_cast<uint64_t>(c.getInt("seed"));
   o.tileSize = toInt(c.getInt("synth.tile_size"));
   o.jpegQuality = toInt(c.getInt("synth.jpeg_quality"));

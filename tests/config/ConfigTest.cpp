@@ -222,4 +222,6 @@ TEST(Settings, SynthSharesOutsideTheirRangeAreRefusedNamingTheKey) {
   }
   EXPECT_DOUBLE_EQ(Settings::defaults({"synth.tumor_tissue_share=0.05"}).synth.slides.tumorTissueShare, 0.05);
   EXPECT_DOUBLE_EQ(Settings::defaults().synth.slides.tumorTissueShare, 0.0);
+  EXPECT_DOUBLE_EQ(Settings::defaults({"synth.slide_variation=0.5"}).synth.slides.slideVariation, 0.5);
+  EXPECT_DOUBLE_EQ(Settings::defaults().synth.slides.slideVariation, 0.0);
 }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -217,6 +218,49 @@ TEST(SynthCohortTest, WeakLabelSlidesHoldAFewSmallTumourRegionsOfTheAskedShare) 
   ASSERT_EQ(tumourSlides, 3);
   // Normal slides hold no tumour-like tissue: none of their patches is as dark as tumour.
   EXPECT_GT(normalDarkest, tumourMean / tumourSlides + 5);
+}
+
+double spread(const std::vector<double>& v) {  // sample standard deviation
+  double m = 0, q = 0;
+  for (double x : v) m += x / double(v.size());
+  for (double x : v) q += (x - m) * (x - m);
+  return std::sqrt(q / double(v.size() - 1));
+}
+
+// synth.slide_variation: each slide its own stain and nuclei, benign look-alike regions on normal
+// slides too, and the weak-label tumour share varies; variation 0 leaves every slide alike.
+TEST(SynthCohortTest, SlideVariationGivesEachSlideItsOwnLookAndBenignLookAlikes) {
+  SynthOptions o = small(21);
+  o.numSlides = 6, o.width = 1536, o.height = 1152;
+  o.tumorTissueShare = 0.05;
+  std::vector<double> alike, varied, shares;
+  bool normalWithLookAlike = false;
+  for (double variation : {0.0, 1.0}) {
+    test::TempDir dir;
+    o.slideVariation = variation;
+    const std::vector<SynthSlide> slides = synthesizeCohort(dir.path(), o);
+    for (const auto& s : slides) {
+      SCOPED_TRACE(s.slideId + " variation " + std::to_string(variation));
+      const TumourMeasure m = measureTumour(dir.file("slides/" + s.slideId + ".tiff"), s.tumour);
+      (variation > 0 ? varied : alike).push_back(m.otherBrightness);
+      if (variation == 0) {
+        EXPECT_EQ(s.lookAlikeRegions, 0);
+        continue;
+      }
+      if (s.label == "tumor") shares.push_back(m.share);
+      if (s.label == "normal" && s.lookAlikeRegions > 0) {
+        normalWithLookAlike = true;
+        // Its look-alike tissue is much darker than the rest of it, as tumour is.
+        EXPECT_LT(m.darkestOther, m.otherBrightness - 40);
+      }
+    }
+  }
+  EXPECT_GT(spread(varied), 3 * spread(alike)) << "slides do not differ in their look";
+  EXPECT_TRUE(normalWithLookAlike) << "no normal slide drew a look-alike region";
+  EXPECT_GT(*std::max_element(shares.begin(), shares.end()) - *std::min_element(shares.begin(), shares.end()),
+            0.01);
+  o.slideVariation = 1.5;
+  EXPECT_THROW(o.validate(), std::invalid_argument);
 }
 
 TEST(SynthCohortTest, WeakLabelModeWritesNoAnnotationsAndRemovesStaleOnes) {
