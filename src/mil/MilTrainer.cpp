@@ -195,7 +195,16 @@ MilTrainResult trainMil(const Settings& s, MilModel& model, const BagSet& train,
   const size_t n = train.bags.size();
   const size_t batch = static_cast<size_t>(std::max<int64_t>(1, m.batchBags));
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t epoch = progress.epoch; epoch < m.epochs; ++epoch) {
+  // A rerun reports the epochs already trained; one that had stopped early stays stopped
+  // (mil.patience is part of the fingerprint, so the same patience ran out).
+  result.epochsRun = progress.epoch;
+  const bool stoppedBefore = m.patience > 0 && badEpochs >= m.patience;
+  if (stoppedBefore) {
+    result.stoppedEarly = true;
+    if (lead) std::printf("mil: stopped early at epoch %lld before (no lower val loss for %lld epochs); not training on\n",
+                          static_cast<long long>(progress.epoch), static_cast<long long>(badEpochs));
+  }
+  for (int64_t epoch = stoppedBefore ? m.epochs : progress.epoch; epoch < m.epochs; ++epoch) {
     const auto te = std::chrono::steady_clock::now();
     model.train();
     const std::vector<size_t> order = epochOrder(n, s.run.seed, epoch);

@@ -5,7 +5,8 @@
 #  2. every model (mean_pool, max_pool, abmil, clam_sb, transmil) trains on 2 ranks and writes
 #     slides.csv, summary.json, heatmaps and report.html; clam_sb's unused instance classifier
 #     does not stall the gradient sync;
-#  3. resume: a second run with more epochs continues from checkpoints/last.pt;
+#  3. resume: a second run with more epochs continues from checkpoints/last.pt; a run that stopped
+#     early stays stopped on a rerun;
 #  4. patient-level bags (mil.label_level=patient) from a patient_id column;
 #  5. bad feature files (missing, truncated, another D, an empty bag) stop the run naming the file,
 #     or with on_bad_slide=skip are left out and reported.
@@ -55,6 +56,17 @@ done
 "$BIN" mil "${ARGS[@]}" "run_dir=$W/np1" mil.epochs=4 > "$W/resume.log" 2>&1 || { cat "$W/resume.log"; fail "resume"; }
 grep -q "resuming from .*last.pt at epoch 3" "$W/resume.log" || { cat "$W/resume.log"; fail "did not resume"; }
 [[ $(wc -l < "$W/np1/mil/metrics.jsonl") -eq 4 ]] || fail "metrics.jsonl should hold 4 epochs"
+
+# A run that stopped early stays stopped on a rerun, and reports the epochs it trained (lr 1e-20
+# leaves the float weights as they are: the val loss never falls again, patience 1 stops it after
+# epoch 2).
+ES=("${ARGS[@]}" "run_dir=$W/es" mil.lr=1e-20 mil.patience=1 mil.epochs=5 mil.heatmaps=false)
+"$BIN" mil "${ES[@]}" > "$W/es.log" 2>&1 || { cat "$W/es.log"; fail "early stopping"; }
+grep -q "early stopping after 1 epochs" "$W/es.log" || { cat "$W/es.log"; fail "did not stop early"; }
+"$BIN" mil "${ES[@]}" > "$W/es2.log" 2>&1 || { cat "$W/es2.log"; fail "rerun after early stopping"; }
+grep -q "stopped early at epoch 2 before" "$W/es2.log" || { cat "$W/es2.log"; fail "rerun trained on after early stopping"; }
+[[ $(wc -l < "$W/es/mil/metrics.jsonl") -eq 2 ]] || fail "rerun after early stopping: metrics.jsonl should hold 2 epochs"
+grep -q '"epochs": *2,' "$W/es/mil/summary.json" || { cat "$W/es/mil/summary.json"; fail "rerun: summary.json should say 2 epochs"; }
 
 # 4. Patient-level bags: slides paired into patients of one label.
 awk -F, -v OFS=, 'NR == 1 {print $1, $2, $3, $4, "patient_id"; next}
