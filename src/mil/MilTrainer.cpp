@@ -77,11 +77,20 @@ at::Tensor bagLoss(const MilOutput& out, int label, double instanceWeight, c10::
   return (1.0 - instanceWeight) * bag + instanceWeight * out.instanceLoss;
 }
 
+std::string readText(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
 std::string milFingerprint(const Settings& s, const BagSet& train, const BagSet* val) {
   std::ostringstream o;
   for (const auto& [key, value] : s.values())
     if (key.rfind("mil.", 0) == 0 && key != "mil.epochs" && key != "mil.heatmaps" &&
-        key != "mil.bootstrap")
+        key != "mil.bootstrap" && key != "mil.folds")
       o << key << "=" << value << "\n";
   o << "seed=" << s.run.seed << "\ntrain=";
   for (const auto& b : train.bags) o << b.id << ":" << b.label << ":" << b.patches << ",";
@@ -92,15 +101,6 @@ std::string milFingerprint(const Settings& s, const BagSet& train, const BagSet*
   o << "\n";
   return o.str();
 }
-
-std::string readText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 BagScores scoreBags(MilModel& model, const BagSet& set, int numClasses, const dist::Planes& planes) {
   const int rank = planes.rank(), world = planes.host->size();
