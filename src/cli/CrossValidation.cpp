@@ -5,17 +5,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 
 #include <ATen/Parallel.h>
 
 #include "distributed/MpiComm.h"
-#include "distributed/Sampler.h"
 #include "src/train/Checkpoint.h"
 #include "src/runtime/Preemption.h"
 #include "src/eval/Evaluate.h"
+#include "src/eval/Metrics.h"
 #include "src/runtime/Runtime.h"
 #include "src/data/ClassOrder.h"
+#include "src/data/Folds.h"
 #include "src/data/StreamOptions.h"
 #include "src/train/Trainer.h"
 #include "wsi/JsonWriter.h"
@@ -23,33 +23,6 @@
 namespace fs = std::filesystem;
 
 namespace slidetrain {
-
-std::vector<int> assignFolds(const wsi::Cohort& cohort, int folds, uint64_t seed) {
-  std::map<std::string, std::vector<size_t>> groups;  // ordered: deterministic
-  for (size_t i = 0; i < cohort.slides.size(); ++i) {
-    const auto& e = cohort.slides[i];
-    if (e.split == "test") continue;
-    groups[e.patientId.empty() ? "slide:" + e.slideId : "patient:" + e.patientId].push_back(i);
-  }
-  if (static_cast<int>(groups.size()) < folds)
-    throw ConfigError("cv.folds: " + std::to_string(folds) + " folds but only " +
-                      std::to_string(groups.size()) + " patients/slides outside the test split");
-  struct Group {
-    int label;
-    std::vector<size_t> slides;
-  };
-  std::vector<Group> list;
-  for (auto& [name, idx] : groups) list.push_back({cohort.slides[idx[0]].labelIndex, idx});
-  const std::vector<int64_t> perm = dist::globalOrder(static_cast<int64_t>(list.size()), seed, 0xCF);
-  std::vector<Group> shuffled;
-  for (int64_t p : perm) shuffled.push_back(list[static_cast<size_t>(p)]);
-  // Stratify: deal the shuffled groups label by label, continuing round-robin over the folds.
-  std::stable_sort(shuffled.begin(), shuffled.end(), [](const Group& a, const Group& b) { return a.label < b.label; });
-  std::vector<int> fold(cohort.slides.size(), -1);
-  for (size_t g = 0; g < shuffled.size(); ++g)
-    for (size_t s : shuffled[g].slides) fold[s] = static_cast<int>(g % static_cast<size_t>(folds));
-  return fold;
-}
 
 namespace {
 
@@ -63,20 +36,6 @@ std::vector<double> foldRow(const EvalResult& r) {
 }
 
 std::string num(double v) { return wsi::jsonNumber(v, 6); }
-
-/// Mean and sample standard deviation of the finite values.
-std::pair<double, double> meanSd(const std::vector<double>& v) {
-  std::vector<double> f;
-  for (double x : v)
-    if (std::isfinite(x)) f.push_back(x);
-  if (f.empty()) return {NAN, NAN};
-  double m = 0;
-  for (double x : f) m += x;
-  m /= static_cast<double>(f.size());
-  double ss = 0;
-  for (double x : f) ss += (x - m) * (x - m);
-  return {m, f.size() > 1 ? std::sqrt(ss / static_cast<double>(f.size() - 1)) : 0.0};
-}
 
 void writeSummary(const std::string& runDir, const std::vector<std::vector<double>>& rows) {
   std::ofstream csv(fs::path(runDir) / "cv_summary.csv");
@@ -127,7 +86,7 @@ int runCrossValidation(const Settings& cfg) {
   const wsi::Cohort cohort = readCohort(cfg.run, cfg.data);
   if (lead) std::printf("%s\n", classOrderLine(cohort).c_str());
   const int k = cfg.cv.folds;
-  const std::vector<int> fold = assignFolds(cohort, k, cfg.run.seed);
+  const std::vector<int> fold = assignFolds(cohort, k, cfg.run.seed, "cv.folds");
   const std::string runDir = cfg.run.runDir;
   std::vector<std::vector<double>> rows;
   for (int f = 0; f < k; ++f) {

@@ -176,6 +176,7 @@ const std::vector<KeySpec>& configSchema() {
       {"mil.patience", T::Int, "0", "Early stopping: epochs without a lower validation loss before stopping (best.pt is kept); 0 = off", {}, 0, 1e9},
       {"mil.heatmaps", T::Bool, "true", "Write mil_heatmaps/<slide_id>.png (attention over the thumbnail) for the predicted slides"},
       {"mil.bootstrap", T::Int, "1000", "Bootstrap resamples of the slide AUC's 95 % confidence interval", {}, 10, 1e7},
+      {"mil.folds", T::Int, "0", "k-fold cross-validation of `slidetrain mil`: 0 = off (train on train, early-stop on val); K >= 2 = K-fold cross-validation: the slides outside the test split (train and val) are dealt to K folds as `slidetrain cv` deals them (grouped by patient_id, stratified by label, seeded); fold k trains on the other folds, early-stops on fold k, scores it (out of fold) and the test split into run_dir/mil/fold_<k>/; run_dir/mil/cv_summary.json, cv_folds.csv and cv_oof.csv pool the folds. A rerun skips finished folds and resumes the others from their last.pt. 1 is refused", {}, 0, 1e6},
       // --- prediction and aggregation ------------------------------------------------------
       {"predict.split", T::String, "test", "Cohort split predicted by `slidetrain predict`; all = every slide of the cohort (e.g. new, unlabelled slides: the label column is optional for predict)"},
       {"predict.batch_size", T::Int, "128", "Inference batch size per rank", {}, 1, 1e9},

@@ -50,6 +50,9 @@ MilSettings milFrom(const Config& c) {
   m.weightDecay = c.getFloat("mil.weight_decay");
   m.heatmaps = c.getBool("mil.heatmaps");
   m.bootstrap = toInt(c.getInt("mil.bootstrap"));
+  m.folds = toInt(c.getInt("mil.folds"));
+  if (m.folds == 1)
+    throw ConfigError("mil.folds: 1 fold leaves nothing to train on; 0 = no cross-validation, or 2 or more folds");
   if (m.model == "transmil" && m.hidden % m.transmilHeads != 0)
     throw ConfigError("mil.transmil_heads: " + std::to_string(m.transmilHeads) +
                       " does not divide mil.hidden (" + std::to_string(m.hidden) + ")");

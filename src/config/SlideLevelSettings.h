@@ -35,6 +35,7 @@ struct MilSettings {
   double lr{}, weightDecay{};
   bool heatmaps{};
   int bootstrap{};
+  int folds{};               ///< mil.folds: 0 = one run on train/val; K >= 2 = K-fold cross-validation
 };
 
 namespace detail {

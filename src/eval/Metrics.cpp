@@ -285,4 +285,17 @@ std::string Metrics::report(const std::vector<std::string>& classNames) const {
   return out;
 }
 
+std::pair<double, double> meanSd(const std::vector<double>& v) {
+  std::vector<double> f;
+  for (double x : v)
+    if (std::isfinite(x)) f.push_back(x);
+  if (f.empty()) return {NAN, NAN};
+  double m = 0;
+  for (double x : f) m += x;
+  m /= static_cast<double>(f.size());
+  double ss = 0;
+  for (double x : f) ss += (x - m) * (x - m);
+  return {m, f.size() > 1 ? std::sqrt(ss / static_cast<double>(f.size() - 1)) : 0.0};
+}
+
 }  // namespace slidetrain

@@ -4,6 +4,7 @@
 // classification report table, ROC AUC and Cohen's quadratic-weighted kappa.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace slidetrain {
@@ -75,5 +76,9 @@ AucCi bootstrapAucCi(const std::vector<int>& labels, const std::vector<double>& 
 /// (v[floor h + 1] - v[floor h]). NaN for an empty list.
 double quantileLinear(std::vector<double> values, double q);
 double quadraticKappa(const ConfusionMatrix& cm);
+
+/// Mean and sample standard deviation (n - 1) of the finite values of `v` (NaNs left out, as
+/// an undefined AUC of a fold); {NaN, NaN} when none is finite, sd 0 for a single value.
+std::pair<double, double> meanSd(const std::vector<double>& v);
 
 }  // namespace slidetrain

@@ -77,11 +77,20 @@ at::Tensor bagLoss(const MilOutput& out, int label, double instanceWeight, c10::
   return (1.0 - instanceWeight) * bag + instanceWeight * out.instanceLoss;
 }
 
+std::string readText(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
 std::string milFingerprint(const Settings& s, const BagSet& train, const BagSet* val) {
   std::ostringstream o;
   for (const auto& [key, value] : s.values())
     if (key.rfind("mil.", 0) == 0 && key != "mil.epochs" && key != "mil.heatmaps" &&
-        key != "mil.bootstrap")
+        key != "mil.bootstrap" && key != "mil.folds")
       o << key << "=" << value << "\n";
   o << "seed=" << s.run.seed << "\ntrain=";
   for (const auto& b : train.bags) o << b.id << ":" << b.label << ":" << b.patches << ",";
@@ -92,15 +101,6 @@ std::string milFingerprint(const Settings& s, const BagSet& train, const BagSet*
   o << "\n";
   return o.str();
 }
-
-std::string readText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 BagScores scoreBags(MilModel& model, const BagSet& set, int numClasses, const dist::Planes& planes) {
   const int rank = planes.rank(), world = planes.host->size();
@@ -195,7 +195,16 @@ MilTrainResult trainMil(const Settings& s, MilModel& model, const BagSet& train,
   const size_t n = train.bags.size();
   const size_t batch = static_cast<size_t>(std::max<int64_t>(1, m.batchBags));
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t epoch = progress.epoch; epoch < m.epochs; ++epoch) {
+  // A rerun reports the epochs already trained; one that had stopped early stays stopped
+  // (mil.patience is part of the fingerprint, so the same patience ran out).
+  result.epochsRun = progress.epoch;
+  const bool stoppedBefore = m.patience > 0 && badEpochs >= m.patience;
+  if (stoppedBefore) {
+    result.stoppedEarly = true;
+    if (lead) std::printf("mil: stopped early at epoch %lld before (no lower val loss for %lld epochs); not training on\n",
+                          static_cast<long long>(progress.epoch), static_cast<long long>(badEpochs));
+  }
+  for (int64_t epoch = stoppedBefore ? m.epochs : progress.epoch; epoch < m.epochs; ++epoch) {
     const auto te = std::chrono::steady_clock::now();
     model.train();
     const std::vector<size_t> order = epochOrder(n, s.run.seed, epoch);

@@ -26,6 +26,11 @@ struct MilTrainResult {
   std::string checkpoint;  ///< the one the returned model holds (best.pt with val, else last.pt)
 };
 
+/// What a checkpoint's training depends on: the mil.* settings except mil.epochs (a rerun may
+/// train on), mil.heatmaps, mil.bootstrap and mil.folds (the bags say which fold), the seed and
+/// the id, label and size of every train and val bag. A resume from last.pt needs it unchanged.
+std::string milFingerprint(const Settings& settings, const BagSet& train, const BagSet* val);
+
 /// Trains `model` on `train` (val, may be null: validation loss, AUC, early stopping and best.pt)
 /// writing outDir/metrics.jsonl and outDir/checkpoints/{last,best}.pt; resumes from last.pt when
 /// train.resume is auto and the file exists with the same settings. On return the model holds the

@@ -5,10 +5,16 @@
 #  2. every model (mean_pool, max_pool, abmil, clam_sb, transmil) trains on 2 ranks and writes
 #     slides.csv, summary.json, heatmaps and report.html; clam_sb's unused instance classifier
 #     does not stall the gradient sync;
-#  3. resume: a second run with more epochs continues from checkpoints/last.pt;
+#  3. resume: a second run with more epochs continues from checkpoints/last.pt; a run that stopped
+#     early stays stopped on a rerun;
 #  4. patient-level bags (mil.label_level=patient) from a patient_id column;
 #  5. bad feature files (missing, truncated, another D, an empty bag) stop the run naming the file,
-#     or with on_bad_slide=skip are left out and reported.
+#     or with on_bad_slide=skip are left out and reported;
+#  6. k-fold cross-validation (mil.folds=3) on 2 ranks with the patient_id column of part 4:
+#     three fold dirs, every non-test slide scored out of fold exactly once, no patient in two
+#     folds; a rerun skips finished folds and resumes an unfinished one from its last.pt with the
+#     same out-of-fold scores; mil.folds=1, more folds than patients and a predicted split other
+#     than test fail naming mil.folds.
 # Usage: mil_test.sh <slidetrain binary> <source dir>
 set -euo pipefail
 BIN="$(realpath "$1")"; SRC="$(realpath "$2")"
@@ -55,6 +61,16 @@ done
 "$BIN" mil "${ARGS[@]}" "run_dir=$W/np1" mil.epochs=4 > "$W/resume.log" 2>&1 || { cat "$W/resume.log"; fail "resume"; }
 grep -q "resuming from .*last.pt at epoch 3" "$W/resume.log" || { cat "$W/resume.log"; fail "did not resume"; }
 [[ $(wc -l < "$W/np1/mil/metrics.jsonl") -eq 4 ]] || fail "metrics.jsonl should hold 4 epochs"
+# A run that stopped early stays stopped on a rerun, and reports the epochs it trained (lr 1e-20
+# leaves the float weights as they are: the val loss never falls again, patience 1 stops it after
+# epoch 2).
+ES=("${ARGS[@]}" "run_dir=$W/es" mil.lr=1e-20 mil.patience=1 mil.epochs=5 mil.heatmaps=false)
+"$BIN" mil "${ES[@]}" > "$W/es.log" 2>&1 || { cat "$W/es.log"; fail "early stopping"; }
+grep -q "early stopping after 1 epochs" "$W/es.log" || { cat "$W/es.log"; fail "did not stop early"; }
+"$BIN" mil "${ES[@]}" > "$W/es2.log" 2>&1 || { cat "$W/es2.log"; fail "rerun after early stopping"; }
+grep -q "stopped early at epoch 2 before" "$W/es2.log" || { cat "$W/es2.log"; fail "rerun trained on after early stopping"; }
+[[ $(wc -l < "$W/es/mil/metrics.jsonl") -eq 2 ]] || fail "rerun after early stopping: metrics.jsonl should hold 2 epochs"
+grep -q '"epochs": *2,' "$W/es/mil/summary.json" || { cat "$W/es/mil/summary.json"; fail "rerun: summary.json should say 2 epochs"; }
 
 # 4. Patient-level bags: slides paired into patients of one label.
 awk -F, -v OFS=, 'NR == 1 {print $1, $2, $3, $4, "patient_id"; next}
@@ -91,4 +107,52 @@ import h5py, numpy as np, sys
 with h5py.File(sys.argv[1], 'w') as f:
     f['features'] = np.zeros((0, 24), np.float32); f['coords'] = np.zeros((0, 2), np.int64)" "$W/bad/$id.h5"
 expect_error "an empty bag" "empty bag"
+
+# 6. k-fold cross-validation over the 9 non-test slides (5 patients), grouped by patient.
+CV=("${ARGS[@]}" "cohort=$W/c/patients.csv" "run_dir=$W/cv" mil.folds=3 mil.epochs=1 mil.heatmaps=false)
+"${MPI[@]}" -np 2 "$BIN" mil "${CV[@]}" > "$W/cv.log" 2>&1 || { cat "$W/cv.log"; fail "mil.folds=3"; }
+grep -A8 "^mil cross-validation" "$W/cv.log"
+for f in 0 1 2; do
+  for x in summary.json oof.csv slides.csv metrics.jsonl checkpoints/last.pt weights.pt; do
+    [[ -s "$W/cv/mil/fold_$f/$x" ]] || fail "fold_$f: no $x"
+  done
+  [[ $(wc -l < "$W/cv/mil/fold_$f/slides.csv") -eq 4 ]] || fail "fold_$f: slides.csv should hold 3 test slides"
+done
+[[ ! -e "$W/cv/mil/fold_3" ]] || fail "a fourth fold"
+"$PY" - "$W/c/patients.csv" "$W/cv/mil" <<'PY' || fail "out-of-fold scores"
+import csv, json, sys
+cohort = {r["slide_id"]: r for r in csv.DictReader(open(sys.argv[1]))}
+summary = json.load(open(sys.argv[2] + "/cv_summary.json"))
+assert [f["fold"] for f in summary["folds"]] == [0, 1, 2], summary["folds"]
+oof = list(csv.DictReader(open(sys.argv[2] + "/cv_oof.csv")))
+ids = [r["slide_id"] for r in oof]
+want = sorted(s for s, r in cohort.items() if r["split"] != "test")
+assert sorted(ids) == want, ("scored out of fold", sorted(ids), "non-test", want)
+fold_of = {}
+for r in oof:
+    assert cohort[r["slide_id"]]["label"] == r["label"], r
+    fold_of.setdefault(cohort[r["slide_id"]]["patient_id"], set()).add(r["fold"])
+assert all(len(f) == 1 for f in fold_of.values()), ("a patient in two folds", fold_of)
+for f in range(3):
+    own = [r["slide_id"] for r in csv.DictReader(open("%s/fold_%d/oof.csv" % (sys.argv[2], f)))]
+    assert sorted(own) == sorted(r["slide_id"] for r in oof if r["fold"] == str(f)), f
+    assert summary["folds"][f]["oof_bags"] == len(own), (f, summary["folds"][f])
+assert summary["pooled_oof"]["bags"] == len(want), summary["pooled_oof"]
+print("cv: %d slides out of fold once each, %d patients in one fold each, pooled AUC %s"
+      % (len(ids), len(fold_of), summary["pooled_oof"]["auc"]))
+PY
+# Rerun after fold_2 lost its summary (as if stopped while scoring): folds 0 and 1 are skipped,
+# fold 2 resumes from its last.pt (nothing left to train) and scores the same.
+cp "$W/cv/mil/cv_oof.csv" "$W/oof_first.csv"; cp "$W/cv/mil/cv_folds.csv" "$W/folds_first.csv"
+rm "$W/cv/mil/fold_2/summary.json"
+"${MPI[@]}" -np 2 "$BIN" mil "${CV[@]}" > "$W/cv2.log" 2>&1 || { cat "$W/cv2.log"; fail "mil.folds rerun"; }
+[[ $(grep -c "^mil fold_[01]: finished earlier .* skipped" "$W/cv2.log") -eq 2 ]] || { cat "$W/cv2.log"; fail "finished folds not skipped"; }
+grep -q "resuming from .*fold_2/checkpoints/last.pt" "$W/cv2.log" || { cat "$W/cv2.log"; fail "fold_2 did not resume"; }
+! grep -q "resuming from .*fold_[01]/" "$W/cv2.log" || fail "a finished fold was run again"
+cmp "$W/oof_first.csv" "$W/cv/mil/cv_oof.csv" || fail "out-of-fold scores changed on resume"
+cmp "$W/folds_first.csv" "$W/cv/mil/cv_folds.csv" || fail "per-fold results (or epochs) changed on resume"
+for bad in mil.folds=1 mil.folds=20 predict.split=val; do  # 20 folds: only 5 patients
+  if "$BIN" mil "${CV[@]}" $bad "run_dir=$W/cv_bad" > "$W/cvbad.log" 2>&1; then fail "$bad accepted"; fi
+  grep -q "error: mil.folds: " "$W/cvbad.log" || { cat "$W/cvbad.log"; fail "$bad: error does not name mil.folds"; }
+done
 echo "mil OK"

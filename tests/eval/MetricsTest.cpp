@@ -216,5 +216,15 @@ TEST(Metrics, JsonHasEveryKey) {
   EXPECT_NE(Metrics::compute(cm).toJson().find("\"roc_auc\":null"), std::string::npos);
 }
 
+// numpy: mean([1, 2, 4]) = 7/3, std(ddof=1) = sqrt(7/3); a fold without an AUC (NaN) is left out.
+TEST(MeanSd, SampleSdOfTheFiniteValues) {
+  const auto [m, sd] = meanSd({1.0, NAN, 2.0, 4.0});
+  EXPECT_DOUBLE_EQ(m, 7.0 / 3.0);
+  EXPECT_DOUBLE_EQ(sd, std::sqrt(7.0 / 3.0));
+  EXPECT_EQ(meanSd({0.5}), std::make_pair(0.5, 0.0));
+  EXPECT_TRUE(std::isnan(meanSd({NAN}).first));
+  EXPECT_TRUE(std::isnan(meanSd({}).second));
+}
+
 }  // namespace
 }  // namespace slidetrain
