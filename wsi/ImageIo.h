@@ -1,5 +1,6 @@
 #pragma once
-// Writing RGB images (QC pictures, heatmaps) with libvips.
+// Writing images (QC pictures, heatmaps, heatmap TIFFs for slide viewers) with libvips.
+#include <cstdint>
 #include <string>
 
 #include "wsi/Slide.h"
@@ -8,5 +9,20 @@ namespace slidetrain::wsi {
 
 /// Writes `img` as PNG; throws DataError naming the file (and `what` it is) on failure.
 void writePng(const RgbImage& img, const std::string& path, const std::string& what = "image");
+
+/// Options of writePyramidTiff.
+struct PyramidTiffOptions {
+  double pixelsPerMm = 0;   ///< XResolution/YResolution (written per centimetre); 0 = libvips' 1/mm
+  std::string description;  ///< ImageDescription of the full-resolution level ("" = none)
+  int tileSize = 256;
+};
+
+/// Writes an 8-bit RGBA image (unassociated alpha) as a tiled, deflate-compressed pyramidal TIFF:
+/// the full image, then levels of half the size each until one fits in a tile (libvips
+/// tiffsave pyramid; each level takes the top-left pixel of every 2x2 block, so the colours stay
+/// those of the image and transparent neighbours darken nothing). OpenSlide opens it as
+/// generic-tiff. Throws DataError naming the file; without libvips, SlideError saying so.
+void writePyramidTiff(const uint8_t* rgba, int width, int height, const std::string& path,
+                      const PyramidTiffOptions& options = {});
 
 }  // namespace slidetrain::wsi

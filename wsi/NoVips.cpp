@@ -1,8 +1,8 @@
 // What libvips provides, for builds without it (SLIDETRAIN_WITH_VIPS=OFF: a machine where only
 // OpenSlide, libtiff and libjpeg are at hand, such as launch/gpu_check.sh's). Slides open with
 // OpenSlide (and tiled JPEG TIFF levels with TiffTileReader) only; PNGs are written uncompressed
-// (stored deflate blocks: valid PNG, larger files); `synth` and user tissue-mask PNGs need libvips
-// and say so. Compiled only when SLIDETRAIN_WITH_VIPS is off.
+// (stored deflate blocks: valid PNG, larger files); `synth`, user tissue-mask PNGs and predict's
+// heatmap TIFFs need libvips and say so. Compiled only when SLIDETRAIN_WITH_VIPS is off.
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -111,6 +111,11 @@ void writePng(const RgbImage& img, const std::string& path, const std::string& w
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
   if (!f) throw DataError("cannot write " + what + " '" + path + "'");
+}
+
+void writePyramidTiff(const uint8_t* /*rgba*/, int /*width*/, int /*height*/,
+                      const std::string& /*path*/, const PyramidTiffOptions& /*options*/) {
+  detail::ensureVips();  // throws: tiled pyramids are written with libvips' tiffsave
 }
 
 }  // namespace slidetrain::wsi

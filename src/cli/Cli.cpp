@@ -73,7 +73,8 @@ const std::map<std::string, std::string>& commandHelp() {
       {"predict", "[mpirun -np N] slidetrain predict -c cfg.yaml [key=value ...]\n"
                   "Patch probabilities and slide labels for predict.split (all: every slide; the\n"
                   "label column is optional) with predict.checkpoint: patches.csv, slides.csv,\n"
-                  "heatmaps/, report.html in run_dir (keys predict.*).\n"
+                  "heatmaps/, report.html and exports/ (QuPath GeoJSON, heatmap TIFFs) in run_dir\n"
+                  "(keys predict.*).\n"
                   "  example: slidetrain predict -c run_dir/config.yaml cohort=new.csv predict.split=all\n"},
       {"features", "[mpirun -np N] slidetrain features -c cfg.yaml [key=value ...]\n"
                    "Embeds every tissue patch of features.split with a frozen encoder (features.encoder:\n"

@@ -1,6 +1,7 @@
 #include "src/cli/Predict.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 #include "distributed/MpiComm.h"
 #include "src/eval/Aggregate.h"
+#include "src/eval/Exports.h"
 #include "src/eval/SlideDecisions.h"
 #include "src/models/StateDict.h"
 #include "src/train/Checkpoint.h"
@@ -248,6 +250,15 @@ int runPredict(const Settings& cfg) {
                    (fs::path(runDir) / rows[s].heatmap).string(),
                    cfg.predict.heatmapSize);
     }
+  }
+  if (cfg.predict.exports) {
+    // QuPath GeoJSON and heatmap TIFFs (src/eval/Exports.h); timed, as the cost decides the default.
+    const auto start = std::chrono::steady_clock::now();
+    const std::string dir = (fs::path(runDir) / "exports").string();
+    const int files = writeSlideExports(data, probs.contiguous().data_ptr<float>(), cohort.classes,
+                                        cfg.tiling.index.stride, dir);
+    std::printf("wrote %d exports of %zu slides to %s in %.2f s\n", files, data.paths.size(), dir.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   writeReportHtml((fs::path(runDir) / "report.html").string(), "slidetrain: " + split + " split of " + cfg.run.cohort,
                   rows, summary);

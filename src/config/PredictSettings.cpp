@@ -19,6 +19,7 @@ PredictSettings predictFrom(const Config& c) {
   if (!(p.quantile > 0)) throw ConfigError("predict.quantile: expected a number in (0, 1], got 0");
   p.heatmaps = c.getBool("predict.heatmaps");
   p.heatmapSize = toInt(c.getInt("predict.heatmap_size"));
+  p.exports = c.getBool("predict.exports");
   p.threshold = c.getFloat("predict.threshold");
   p.thresholdFrom = c.getString("predict.threshold_from");
   return p;

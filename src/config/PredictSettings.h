@@ -17,6 +17,7 @@ struct PredictSettings {
   double quantile{};         ///< in (0, 1]
   bool heatmaps{};
   int heatmapSize{};
+  bool exports{};  ///< run_dir/exports/<slide_id>.geojson and <slide_id>_heatmap.tiff
   double threshold{};
   std::string thresholdFrom;  ///< val (Youden's J on the val split) or fixed
 };

@@ -1,5 +1,6 @@
 #include "src/eval/Report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <stdexcept>
@@ -26,6 +27,11 @@ std::string escape(const std::string& s) {
 
 }  // namespace
 
+std::array<uint8_t, 3> heatmapColour(double p) {
+  p = std::clamp(p, 0.0, 1.0);
+  return {static_cast<uint8_t>(255 * p), 40, static_cast<uint8_t>(255 * (1 - p))};
+}
+
 void writeHeatmap(const std::string& slidePath, const wsi::SlideOptions& options,
                   const std::vector<wsi::PatchRequest>& patches, const std::vector<double>& prob,
                   const std::string& pngPath, int maxSide) {
@@ -41,7 +47,7 @@ void writeHeatmap(const std::string& slidePath, const wsi::SlideOptions& options
     const int x0 = static_cast<int>(r.x / ds), y0 = static_cast<int>(r.y / ds);
     const int x1 = std::min(img.width, static_cast<int>(std::ceil((r.x + side0) / ds)));
     const int y1 = std::min(img.height, static_cast<int>(std::ceil((r.y + side0) / ds)));
-    const double colour[3] = {255 * p, 40, 255 * (1 - p)};
+    const std::array<uint8_t, 3> colour = heatmapColour(p);
     for (int y = std::max(0, y0); y < y1; ++y)
       for (int x = std::max(0, x0); x < x1; ++x) {
         uint8_t* px = img.at(x, y);

@@ -1,6 +1,8 @@
 #pragma once
 // Prediction outputs for people: per-slide heatmaps of patch probabilities over the slide
 // thumbnail, and report.html tying slides, scores, metrics and heatmaps together.
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,10 @@
 #include "wsi/Slide.h"
 
 namespace slidetrain {
+
+/// The heatmaps' colour map: blue (0, 40, 255) at p = 0 to red (255, 40, 0) at p = 1, linear in
+/// each channel (p is clamped to [0, 1]).
+std::array<uint8_t, 3> heatmapColour(double p);
 
 /// Draws each patch as a rectangle coloured from blue (p = 0) to red (p = 1), blended over the
 /// slide thumbnail (longer side `maxSide`), and writes a PNG. NaN probabilities are not drawn.

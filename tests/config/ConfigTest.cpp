@@ -190,6 +190,13 @@ TEST(Settings, PredictPoolingKeys) {
   EXPECT_EQ(Settings::defaults({"predict.aggregation=quantile"}).predict.aggregation, "quantile");
 }
 
+TEST(Settings, PredictExportsKey) {
+  EXPECT_TRUE(Settings::defaults().predict.exports);
+  EXPECT_FALSE(Settings::defaults({"predict.exports=false"}).predict.exports);
+  EXPECT_NE(errorOf([] { Settings::defaults({"predict.exports=maybe"}); }).find("predict.exports"),
+            std::string::npos);
+}
+
 TEST(Settings, WeakConfigIsA64SlideWeakLabelCohortWithValAndTest) {
   const Settings s = Settings::load(std::string(SLIDETRAIN_SOURCE_DIR) + "/configs/weak.yaml");
   const auto& o = s.synth.slides;

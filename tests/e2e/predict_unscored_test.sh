@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # predict with a held-out slide that yields no patch (a blank slide: no tissue): the slide is
 # listed in slides.csv with the reason and no score, left out of the metrics (no NaN reaches the
-# AUC), and counted in the summary; the other slides are scored as usual.
+# AUC), and counted in the summary; the other slides are scored as usual. Its exports: an empty
+# FeatureCollection and no heatmap TIFF.
 # Usage: predict_unscored_test.sh <slidetrain binary> <source dir>
 set -euo pipefail
 BIN="$1"; SRC="$2"
@@ -29,4 +30,9 @@ grep -q "held-out slide-level accuracy (topk pooling, 2 slides)" "$W/predict.log
 grep -q '^blank,tumor,0,,,,,,,,,,,no patches in the index' "$W/run/slides.csv" ||
   { cat "$W/run/slides.csv"; fail "slides.csv row of the blank slide"; }
 if grep -qi "nan" "$W/run/slides.csv"; then cat "$W/run/slides.csv"; fail "NaN in slides.csv"; fi
+# predict.exports: the blank slide gets an empty FeatureCollection and no heatmap TIFF.
+grep -q '^wrote 5 exports of 3 slides to' "$W/predict.log" || fail "exports line"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d == {"type": "FeatureCollection", "features": []}, d' \
+  "$W/run/exports/blank.geojson" || fail "exports/blank.geojson"
+[[ ! -e "$W/run/exports/blank_heatmap.tiff" ]] || fail "a heatmap TIFF for the blank slide"
 echo "predict with an unscored slide OK"
