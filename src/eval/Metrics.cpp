@@ -144,13 +144,14 @@ double youdenThreshold(const std::vector<int>& labels, const std::vector<double>
   std::sort(s.begin(), s.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   int64_t tp = 0, fp = 0, bestJ = 0;
   double best = std::numeric_limits<double>::quiet_NaN();
+  size_t bestEnd = 0;  // index of the first score below the best t
   for (size_t i = 0; i < s.size();) {
     const double t = s[i].first;
     for (; i < s.size() && s[i].first == t; ++i) (s[i].second ? tp : fp) += 1;
     const int64_t j = tp * nNeg - fp * nPos;
-    if (std::isnan(best) || j > bestJ) best = t, bestJ = j;
+    if (std::isnan(best) || j > bestJ) best = t, bestJ = j, bestEnd = i;
   }
-  return best;
+  return bestEnd < s.size() ? 0.5 * (best + s[bestEnd].first) : best;
 }
 
 double quantileLinear(std::vector<double> v, double q) {

@@ -53,9 +53,11 @@ struct Metrics {
 double rocAuc(const std::vector<int>& labels, const std::vector<double>& scores);
 
 /// Youden's J threshold: of the distinct scores t, the one maximising TPR - FPR when a sample
-/// is called positive at score >= t (labels: 0 negative, anything else positive). Ties go to
-/// the highest such t (the fewest positive calls). NaN scores are left out; NaN when the
-/// labels (with a score) hold one class only.
+/// is called positive at score >= t (labels: 0 negative, anything else positive); ties go to
+/// the highest such t (the fewest positive calls). Returned is the midpoint between that t and
+/// the next lower score (t itself when it is the lowest), which makes the same calls on these
+/// samples but does not sit on the edge of the lowest positive ones. NaN scores are left out;
+/// NaN when the labels (with a score) hold one class only.
 double youdenThreshold(const std::vector<int>& labels, const std::vector<double>& scores);
 
 /// A percentile-bootstrap confidence interval of the ROC AUC.

@@ -88,26 +88,28 @@ TEST(RocAuc, KnownValuesAndTies) {
 
 TEST(Youden, HandComputedExample) {
   // Negatives 0.1, 0.4, 0.5; positives 0.35, 0.7, 0.8. TPR - FPR at t = 0.8: 1/3; 0.7: 2/3;
-  // 0.5: 1/3; 0.4: 0; 0.35: 1/3; 0.1: 0.
-  EXPECT_DOUBLE_EQ(youdenThreshold({0, 0, 1, 1, 0, 1}, {0.1, 0.4, 0.35, 0.8, 0.5, 0.7}), 0.7);
-  // Perfect separation: the lowest positive score.
-  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 0, 1}, {0.1, 0.3, 0.2, 0.9}), 0.3);
+  // 0.5: 1/3; 0.4: 0; 0.35: 1/3; 0.1: 0. Best t = 0.7, next lower score 0.5: midpoint 0.6.
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 0, 1, 1, 0, 1}, {0.1, 0.4, 0.35, 0.8, 0.5, 0.7}), 0.6);
+  // Perfect separation: midway between the lowest positive and the highest negative score.
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 0, 1}, {0.1, 0.3, 0.2, 0.9}), 0.25);
   // Any non-zero label is positive, as in rocAuc.
-  EXPECT_DOUBLE_EQ(youdenThreshold({0, 2, 0, 2}, {0.1, 0.3, 0.2, 0.9}), 0.3);
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 2, 0, 2}, {0.1, 0.3, 0.2, 0.9}), 0.25);
+  // The best t is the lowest score: no lower score to go halfway to.
+  EXPECT_DOUBLE_EQ(youdenThreshold({1, 0}, {0.2, 0.9}), 0.2);  // J: -1 at 0.9, 0 at 0.2
 }
 
 TEST(Youden, TiesGoToTheHighestThreshold) {
   // Negatives 0.2, 0.6; positives 0.4, 0.8: J = 1/2 at t = 0.8 and at t = 0.4.
-  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 0, 1}, {0.2, 0.4, 0.6, 0.8}), 0.8);
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 0, 1}, {0.2, 0.4, 0.6, 0.8}), 0.7);
   // Tied scores are one candidate: t = 0.9: J = 1/2; t = 0.5: 1 - 1/2; t = 0.1: 0.
-  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 1, 0}, {0.5, 0.5, 0.9, 0.1}), 0.9);
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 1, 0}, {0.5, 0.5, 0.9, 0.1}), 0.7);
 }
 
 TEST(Youden, OneClassIsNaNAndNaNScoresAreLeftOut) {
   EXPECT_TRUE(std::isnan(youdenThreshold({1, 1, 1}, {0.2, 0.4, 0.6})));
   EXPECT_TRUE(std::isnan(youdenThreshold({}, {})));
   const double nan = std::nan("");
-  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 1, 0}, {0.1, nan, 0.6, nan}), 0.6);
+  EXPECT_DOUBLE_EQ(youdenThreshold({0, 1, 1, 0}, {0.1, nan, 0.6, nan}), 0.35);
   EXPECT_TRUE(std::isnan(youdenThreshold({0, 1}, {0.1, nan})));
   EXPECT_THROW(youdenThreshold({0, 1}, {0.5}), std::invalid_argument);
 }

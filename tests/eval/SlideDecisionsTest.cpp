@@ -54,11 +54,12 @@ TEST(SlideDecisions, ValThresholdsAreYoudenPerMethod) {
   const auto t = valThresholds(val, labels, pool, &why);
   EXPECT_EQ(why, "");
   for (const auto& m : poolingMethods()) EXPECT_EQ(t.at(m).from, "val") << m;
-  EXPECT_DOUBLE_EQ(t.at("mean").value, 0.4);     // the lowest positive: J = 1
-  EXPECT_DOUBLE_EQ(t.at("max").value, 0.6);      // negatives 0.2, 0.3; positives 0.9, 0.6
-  EXPECT_DOUBLE_EQ(t.at("topk").value, 0.6);     // k = 1 is max
-  EXPECT_DOUBLE_EQ(t.at("vote").value, 0.5);     // negatives vote 0, 0; positives 1/2, 1/2
-  EXPECT_DOUBLE_EQ(t.at("quantile").value, 0.4); // medians: 0.15, 0.175; 0.65, 0.4
+  // J = 1 at the lowest positive score; the threshold lies halfway down to the highest negative.
+  EXPECT_DOUBLE_EQ(t.at("mean").value, 0.2875);    // negatives 0.15, 0.175; positives 0.65, 0.4
+  EXPECT_DOUBLE_EQ(t.at("max").value, 0.45);       // negatives 0.2, 0.3; positives 0.9, 0.6
+  EXPECT_DOUBLE_EQ(t.at("topk").value, 0.45);      // k = 1 is max
+  EXPECT_DOUBLE_EQ(t.at("vote").value, 0.25);      // negatives vote 0, 0; positives 1/2, 1/2
+  EXPECT_DOUBLE_EQ(t.at("quantile").value, 0.2875); // medians: 0.15, 0.175; 0.65, 0.4
 }
 
 TEST(SlideDecisions, OneClassValFallsBackToTheFixedThreshold) {
