@@ -44,7 +44,7 @@ DEV_PKGS=(libopenslide-dev libyaml-cpp-dev libopenmpi-dev libgtest-dev libtiff-d
   libjpeg62-turbo-dev libhdf5-dev)
 RUNTIME_PKGS=(libopenslide0 libyaml-cpp0.7 libopenmpi3 openmpi-bin openmpi-common libtiff6
   libjpeg62-turbo libhdf5-103-1 pkgconf pkgconf-bin libpkgconf3)
-BASE_RE='^(libc6|libgcc-s1|libstdc\+\+6|gcc-12-base|zlib1g|libcrypt1|debconf|dpkg|perl-base|tar|bash|coreutils|openssh-client|libselinux1|libpcre2-8-0|libzstd1|liblzma5|libbz2-1.0|libssl3|libffi8|libexpat1|libuuid1|libblkid1|libmount1|libsystemd0|libudev1|libcap2|libgcrypt20|libgpg-error0|liblz4-1|libmd0|libtinfo6|libncursesw6|libreadline8|readline-common|libsqlite3-0|sensible-utils|adduser|passwd|libaudit1|libaudit-common|libcap-ng0|libpam0g|libsemanage2|libsemanage-common|libsepol2|libacl1|libattr1|libgmp10|libnettle8|libhogweed6|libgnutls30|libidn2-0|libunistring2|libp11-kit0|libtasn1-6|libkrb5-3|libk5crypto3|libkrb5support0|libcom-err2|libgssapi-krb5-2|libkeyutils1|libedit2|libbsd0|libxxhash0|init-system-helpers|lsb-base|sysvinit-utils|mount|util-linux|login|libdb5.3|fonts-.*|fontconfig-config)$'
+BASE_RE='^(libc6|libgcc-s1|libstdc\+\+6|gcc-12-base|zlib1g|libcrypt1|debconf|dpkg|perl-base|tar|bash|coreutils|openssh-client|libselinux1|libpcre2-8-0|libzstd1|liblzma5|libbz2-1.0|libssl3|libffi8|libexpat1|libuuid1|libblkid1|libmount1|libsystemd0|libudev1|libcap2|libgcrypt20|libgpg-error0|liblz4-1|libmd0|libtinfo6|libncursesw6|libreadline8|readline-common|libsqlite3-0|sensible-utils|adduser|passwd|libaudit1|libaudit-common|libcap-ng0|libpam0g|libsemanage2|libsemanage-common|libsepol2|libacl1|libattr1|libgmp10|libnettle8|libhogweed6|libgnutls30|libidn2-0|libp11-kit0|libtasn1-6|libkrb5-3|libk5crypto3|libkrb5support0|libcom-err2|libgssapi-krb5-2|libkeyutils1|libedit2|libbsd0|libxxhash0|init-system-helpers|lsb-base|sysvinit-utils|mount|util-linux|login|libdb5.3|fonts-.*|fontconfig-config)$'
 
 prepare() {
   [[ $(id -u) -eq 0 ]] || die "--prepare needs root (apt-get download into .gpu_carry)"
@@ -167,6 +167,10 @@ run_check() {
             OMPI_MCA_plm=isolated PMIX_MCA_pcompress_base_silence_warning=1 \
             OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$@"; }
   local bin="$build/slidetrain" bench="$build/bench/bench_gpu_step"
+  # Every shared library resolves (a carried library whose dependency BASE_RE wrongly assumed).
+  local missing
+  missing=$(run ldd "$bin" "$bench" "$build/tests/dist_tests" | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ')
+  [[ -z "$missing" ]] || die "not found at run time: ${missing}(carry their packages: RUNTIME_PKGS, BASE_RE)"
   # GPU busy fraction: nvidia-smi sampled every 100 ms around a command.
   busy() {  # busy NAME CMD...
     local name="$1"; shift
