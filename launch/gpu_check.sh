@@ -188,15 +188,15 @@ run_check() {
     device=cpu size=64 batch=4 steps=3 ssize=64 epochs=2 cmpsteps=5 backend=auto
   fi
 
-  say "1/4 NcclComm GPU tests"
+  say "1/5 NcclComm GPU tests"
   run "$build/tests/dist_tests" --gtest_filter='NcclComm.*:MakeComm.*' > "$res/nccl_tests.out" 2>&1 ||
     { cat "$res/nccl_tests.out"; die "NcclComm tests failed"; }
   tail -3 "$res/nccl_tests.out"
 
-  say "2/4 CUDA vs CPU, $cmpsteps small_cnn steps"
+  say "2/5 CUDA vs CPU, $cmpsteps small_cnn steps"
   run "$bench" compare --steps "$cmpsteps" --device "$device" | tee "$res/compare.out"
 
-  say "3/4 the trainer on the $backend device plane, train.amp off / fp16 / bf16"
+  say "3/5 the trainer on the $backend device plane, train.amp off / fp16 / bf16"
   local cohort="$CARRY/cohort/cohort.csv"
   for amp in off fp16 bf16; do
     run "$bin" train -c "$ROOT/configs/demo.yaml" "cohort=$cohort" "cache_dir=$work/cache" \
@@ -207,7 +207,7 @@ run_check() {
     cp "$work/run_$amp/metrics.jsonl" "$res/metrics_$amp.jsonl"
   done
 
-  say "4/4 resnet50 at ${size} px: slidetrain vs Python PyTorch, synthetic and streamed"
+  say "4/5 resnet50 at ${size} px: slidetrain vs Python PyTorch, synthetic and streamed"
   local threads; threads=$(( $(nproc) > 8 ? 8 : $(nproc) ))
   for amp in off bf16 fp16; do
     busy "cpp_synthetic_$amp" run "$bench" synthetic --model resnet50 --size "$size" --batch "$batch" \
@@ -221,7 +221,19 @@ run_check() {
       --device "$device" --threads "$threads" --workers "$(nproc)"
   done
 
-  "$py" - "$res" "$out/gpu_check.json" "$dry" "$(( $(date +%s) - start ))" <<'PY'
+  say "5/5 slidetrain features: the trained small_cnn as encoder on the CPU, then on $device (amp off, bf16)"
+  local fa
+  for fa in cpu off bf16; do
+    local fdev="$device" famp="$fa"
+    [[ $fa == cpu ]] && fdev=cpu famp=off
+    run "$bin" features -c "$ROOT/configs/demo.yaml" "cohort=$cohort" "cache_dir=$work/cache" \
+      "run_dir=$work/run_off" "features.out_dir=$work/features_$fa" "model.pretrained=$work/run_off/weights.pt" \
+      "train.device=$fdev" "train.backend=$([[ $fa == cpu ]] && echo auto || echo "$backend")" "train.amp=$famp" \
+      > "$res/features_$fa.out" 2>&1 || { cat "$res/features_$fa.out"; die "features ($fa) failed"; }
+    grep "^features: wrote" "$res/features_$fa.out" | sed "s/^/  [$fa] /"
+  done
+
+  "$py" - "$res" "$out/gpu_check.json" "$dry" "$(( $(date +%s) - start ))" "$work" <<'PY'
 import glob, json, os, re, subprocess, sys
 res, out, dry, seconds = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
 def kv(name):
@@ -269,6 +281,22 @@ for amp in ("off", "bf16", "fp16"):
 for amp in ("off", "bf16"):
     s = kv("cpp_stream_" + amp)
     r["resnet50"]["streamed_" + amp] = dict(s or {}, gpu_busy=busy("cpp_stream_" + amp))
+# Features on the device vs the CPU run (same encoder, same patches): patches/s and max abs difference.
+import h5py, numpy as np
+work = sys.argv[5]
+def features(name):
+    d = os.path.join(work, "features_" + name)
+    return {f: h5py.File(os.path.join(d, f), "r")["features"][()] for f in sorted(os.listdir(d)) if f.endswith(".h5")}
+def rate(name):
+    m = re.search(r"\(([0-9.]+) patches/s", open(os.path.join(res, "features_%s.out" % name)).read())
+    return m and float(m.group(1))
+cpu = features("cpu")
+r["features"] = {"cpu_patches_per_s": rate("cpu")}
+for name in ("off", "bf16"):
+    dev = features(name)
+    assert dev.keys() == cpu.keys(), (name, dev.keys(), cpu.keys())
+    r["features"][name] = {"patches_per_s": rate(name), "max_abs_diff_vs_cpu":
+                           float(max(np.abs(dev[k].astype(np.float64) - cpu[k]).max() for k in cpu))}
 json.dump(r, open(out, "w"), indent=2)
 print(json.dumps(r, indent=2))
 PY
