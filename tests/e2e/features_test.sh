@@ -4,7 +4,8 @@
 # the same encoder run in PyTorch on the same patches re-read with openslide-python (max abs
 # difference <= 1e-4): a TorchScript encoder and a zoo model (small_cnn) with trained weights.
 # A rerun skips complete files, a changed setting or a truncated file is rebuilt, and a bad
-# encoder file is refused naming features.encoder and the file.
+# encoder file is refused naming features.encoder and the file. `slidetrain mil` then trains on
+# the real slide's features (4b).
 # Usage: features_test.sh <slidetrain binary> <source dir>
 set -euo pipefail
 BIN="$(realpath "$1")"; SRC="$(realpath "$2")"
@@ -66,6 +67,23 @@ printf 'slide_id,path,label,split\ncmu1,%s,tumor,train\nsmall,%s,normal,train\n'
 cat "$W/f6.log"
 "$PY" "$PARITY" check "$W/real/features/cmu1.h5" "$SLIDES/CMU-1-Small-Region.svs" "$W/enc.pt" $MEAN $STD 32 ||
   fail "CMU-1 features differ from PyTorch's"
+
+# 4b. MIL on a real slide: CMU-1 under two ids in train (one per label) and two in test (its
+#     other real neighbours have no tissue patch at 224 px); features, then abmil trains and
+#     scores the two test slides with attention heatmaps over the real thumbnail.
+C1="$SLIDES/CMU-1-Small-Region.svs"
+printf 'slide_id,path,label,split\ncmu1,%s,tumor,train\ncmu1_n,%s,normal,train\ncmu1_t,%s,tumor,test\ncmu1_tn,%s,normal,test\n' \
+  "$C1" "$C1" "$C1" "$C1" > "$W/real2.csv"
+R2=(-c "$SRC/configs/demo.yaml" "cohort=$W/real2.csv" "cache_dir=$W/r2cache" "run_dir=$W/real2" tiling.level=0
+    tiling.patch_size=224 "features.encoder=$W/enc.pt" train.threads=1 mil.epochs=2 mil.hidden=16
+    mil.bootstrap=50 predict.heatmap_size=256)
+"$BIN" features "${R2[@]}" > "$W/f7.log" 2>&1 || { cat "$W/f7.log"; fail "features on the real slides (mil cohort)"; }
+"$BIN" mil "${R2[@]}" > "$W/m7.log" 2>&1 || { cat "$W/m7.log"; fail "mil on the real slides"; }
+[[ $(wc -l < "$W/real2/mil/slides.csv") -eq 3 ]] || { cat "$W/real2/mil/slides.csv"; fail "mil: 2 real test slides expected"; }
+for id in cmu1_t cmu1_tn; do
+  grep -q "^$id,.*,[0-9]" "$W/real2/mil/slides.csv" || fail "mil: $id not scored"
+  [[ -s "$W/real2/mil/heatmaps/$id.png" ]] || fail "mil: no attention heatmap for $id"
+done
 
 # 5. Bad encoders are refused naming the key and the file.
 echo "not a module" > "$W/bad.pt"
