@@ -174,7 +174,7 @@ const std::vector<KeySpec>& configSchema() {
       {"mil.lr", T::Float, "0.0002", "Learning rate of the MIL model", {}, 0, 1e3},
       {"mil.weight_decay", T::Float, "0.00001", "L2 weight decay of the MIL model", {}, 0, 1e3},
       {"mil.patience", T::Int, "0", "Early stopping: epochs without a lower validation loss before stopping (best.pt is kept); 0 = off", {}, 0, 1e9},
-      {"mil.heatmaps", T::Bool, "true", "Write mil_heatmaps/<slide_id>.png (attention over the thumbnail) for the predicted slides"},
+      {"mil.heatmaps", T::Bool, "true", "Write <run_dir>/mil/heatmaps/<slide_id>.png (attention percentiles over the thumbnail) for the predicted slides"},
       {"mil.bootstrap", T::Int, "1000", "Bootstrap resamples of the slide AUC's 95 % confidence interval", {}, 10, 1e7},
       {"mil.folds", T::Int, "0", "k-fold cross-validation of `slidetrain mil`: 0 = off (train on train, early-stop on val); K >= 2 = K-fold cross-validation: the slides outside the test split (train and val) are dealt to K folds as `slidetrain cv` deals them (grouped by patient_id, stratified by label, seeded); fold k trains on the other folds, early-stops on fold k, scores it (out of fold) and the test split into run_dir/mil/fold_<k>/; run_dir/mil/cv_summary.json, cv_folds.csv and cv_oof.csv pool the folds. A rerun skips finished folds and resumes the others from their last.pt. 1 is refused", {}, 0, 1e6},
       // --- prediction and aggregation ------------------------------------------------------
