@@ -221,7 +221,7 @@ void writeSlide(const std::string& file, const SynthOptions& o, uint64_t slideSe
     n = (n > 0.0).ifthenelse(n, 0.0);
     return (n < 1.0).ifthenelse(n, 1.0);
   };
-  VImage normalNuc = v > 0 ? nuclei(int(std::lround(nucCell)), nucRadius) : nuclei(30, 2.6);
+  VImage normalNuc = nuclei(int(std::lround(nucCell)), nucRadius);  // 30, 2.6 without variation
   VImage stromaTex = VImage::perlin(W, H, VImage::option()->set("cell_size", 16)->set("seed", rng.seed()));
   VImage eosin = constant(up, {232, 158, 198}) + stromaTex * 24;
   VImage tissue = eosin * (normalNuc * -1 + 1) + constant(up, {120, 80, 165}) * normalNuc;
