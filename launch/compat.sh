@@ -39,7 +39,7 @@ flock 9  # one compat run per mode at a time
 
 COMMON=(build-essential cmake pkg-config ccache ninja-build libopenmpi-dev openmpi-bin
   libopenslide-dev openslide-tools libvips-dev libvips-tools libyaml-cpp-dev libgtest-dev
-  libtiff-dev libjpeg-dev python3-openslide python3-numpy strace libhdf5-dev python3-h5py)
+  libtiff-dev libjpeg-dev python3-openslide python3-numpy strace libhdf5-dev python3-h5py chromium)
 if [[ $MODE == cpu ]]; then
   PACKAGES=("${COMMON[@]}" libtorch-dev python3-torch)
   CMAKE_FLAGS=(-DSLIDETRAIN_WITH_NCCL=OFF)

@@ -15,7 +15,8 @@ PACKAGES=(build-essential cmake pkg-config ccache
   libtiff-dev libjpeg62-turbo-dev
   python3-torch python3-openslide python3-numpy strace
   libhdf5-dev python3-h5py  # feature files (src/mil/Hdf5.h) and the tests that read them
-  slurm-wlm munge)  # a one-node SLURM for tests/e2e/slurm_test.sh
+  slurm-wlm munge  # a one-node SLURM for tests/e2e/slurm_test.sh
+  chromium)  # headless, for tests/e2e/report_browser_test.sh (report.html's charts in a browser)
 
 ONLY_PACKAGES=0
 if [[ "${1:-}" == --packages ]]; then

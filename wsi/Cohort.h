@@ -22,6 +22,8 @@ struct CohortEntry {
 struct Cohort {
   std::vector<CohortEntry> slides;
   std::vector<std::string> classes;  ///< unique labels: sorted, or as setClassOrder gave them
+  /// Every entry is one patch image of a patch-folder dataset (wsi/PatchFolders.h), not a slide.
+  bool imageFiles = false;
   /// Reads and validates; throws DataError naming the file and line. With requireLabels false
   /// (prediction) the label column may be missing or empty: such slides have labelIndex -1 and
   /// `classes` holds the labels that do appear.

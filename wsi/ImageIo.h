@@ -1,11 +1,17 @@
 #pragma once
-// Writing images (QC pictures, heatmaps, heatmap TIFFs for slide viewers) with libvips.
+// Reading patch images (patch folders) and writing images (QC pictures, heatmaps, heatmap TIFFs
+// for slide viewers) with libvips.
 #include <cstdint>
 #include <string>
 
 #include "wsi/Slide.h"
 
 namespace slidetrain::wsi {
+
+/// Decodes a PNG/JPEG (any format libvips reads) to 8-bit RGB: grey is replicated, an alpha
+/// channel is composited over white, 16-bit samples are scaled to 8 bits. Throws SlideError
+/// naming the file when it cannot be read (without libvips: always, saying so).
+RgbImage readImageFile(const std::string& path);
 
 /// Writes `img` as PNG; throws DataError naming the file (and `what` it is) on failure.
 void writePng(const RgbImage& img, const std::string& path, const std::string& what = "image");

@@ -3,6 +3,7 @@
 // OpenSlide (and tiled JPEG TIFF levels with TiffTileReader) only; PNGs are written uncompressed
 // (stored deflate blocks: valid PNG, larger files); `synth`, user tissue-mask PNGs and predict's
 // heatmap TIFFs need libvips and say so. Compiled only when SLIDETRAIN_WITH_VIPS is off.
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "wsi/DeepZoom.h"
 #include "wsi/Errors.h"
 #include "wsi/ImageIo.h"
 #include "wsi/SlideReader.h"
@@ -70,6 +72,11 @@ void chunk(std::vector<uint8_t>& out, const char* type, const std::vector<uint8_
 
 }  // namespace
 
+RgbImage readImageFile(const std::string& path) {
+  throw SlideError("cannot read image '" + path +
+                   "': this build has no libvips (patch folders need it; rebuild with SLIDETRAIN_WITH_VIPS)");
+}
+
 void writePng(const RgbImage& img, const std::string& path, const std::string& what) {
   if (img.width <= 0 || img.height <= 0 ||
       img.pixels.size() != static_cast<size_t>(img.width) * img.height * 3)
@@ -116,6 +123,24 @@ void writePng(const RgbImage& img, const std::string& path, const std::string& w
 void writePyramidTiff(const uint8_t* /*rgba*/, int /*width*/, int /*height*/,
                       const std::string& /*path*/, const PyramidTiffOptions& /*options*/) {
   detail::ensureVips();  // throws: tiled pyramids are written with libvips' tiffsave
+}
+
+int deepZoomLevels(int width, int height) {
+  int levels = 1;
+  for (int side = std::max(width, height); side > 1; side = (side + 1) / 2) ++levels;
+  return levels;
+}
+
+DeepZoomLayout writeSlideDeepZoom(const std::string& /*slidePath*/, const SlideOptions& /*options*/,
+                                  int /*maxSide*/, const std::string& /*base*/) {
+  detail::ensureVips();  // throws: deep-zoom tiles are written with libvips' dzsave
+  return {};
+}
+
+DeepZoomLayout writeOverlayDeepZoom(const uint8_t* /*rgba*/, int /*width*/, int /*height*/,
+                                    const std::string& /*base*/) {
+  detail::ensureVips();
+  return {};
 }
 
 }  // namespace slidetrain::wsi

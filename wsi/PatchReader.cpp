@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "wsi/Errors.h"
+#include "wsi/ImageIo.h"
 #include "wsi/Resample.h"
 #include "wsi/TiffTileReader.h"
 
@@ -68,6 +69,18 @@ PatchReader::Handle PatchReader::handle(int32_t index) {
 }
 
 void PatchReader::read(const PatchRequest& r, RgbImage& img, RgbImage& scratch, bool* direct) {
+  if (r.slide >= 0 && size_t(r.slide) < slideOptions_.size() && slideOptions_[r.slide].imageFile) {
+    // A patch-folder image: the whole file is the patch, resized to r.size x r.size when its
+    // size differs (aspect ratio not kept, like Keras' image_dataset_from_directory).
+    *direct = false;
+    scratch = readImageFile(paths_[r.slide]);
+    if (scratch.width == r.size && scratch.height == r.size) std::swap(img, scratch);
+    else img = resizeRgb(scratch, r.size, r.size);  // Lanczos-3 (libvips)
+    if (transform_) transform_(img, r);
+    if (img.width != r.size || img.height != r.size)
+      throw SlideError("PatchStream: the transform changed the patch size");
+    return;
+  }
   const Handle h = handle(r.slide);
   const int side = r.readSize > 0 ? r.readSize : r.size;
   RgbImage& target = side == r.size ? img : scratch;

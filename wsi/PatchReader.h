@@ -7,6 +7,8 @@
 //  * Tiled JPEG TIFF/SVS levels are read with TiffTileReader through one decoded-tile cache
 //    shared by all slides (same pixels as OpenSlide); every other read goes through
 //    Slide::readRegion. Then readSize -> size resampling and the stream's transform.
+//  * A slide whose SlideOptions::imageFile is set is a patch image (patch folders): decoded
+//    whole, resized to the patch size, transformed; no handle is cached for it.
 //  * tileReadOrder: a window's patches sorted so patches sharing a tile are read together.
 #include <array>
 #include <cstdint>

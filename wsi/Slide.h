@@ -16,6 +16,9 @@ struct SlideOptions {
   std::optional<double> mppOverride;
   /// Colour that transparent pixels are composited over (OpenSlide returns premultiplied ARGB).
   std::array<uint8_t, 3> background{255, 255, 255};
+  /// The path is one patch image (data.source: patch_folders), not a slide: PatchStream decodes
+  /// it whole (readImageFile) and resizes it to the request's size; it is never opened as a Slide.
+  bool imageFile = false;
 };
 
 /// RGB image, 8 bits per channel, interleaved (HWC), row-major.

@@ -239,8 +239,12 @@ double TissueMask::tissueFraction() const {
 }
 
 void TissueMask::writeQc(const RgbImage& thumb, const std::string& pngPath) const {
+  writePng(qcImage(thumb), pngPath, "tissue QC picture");
+}
+
+RgbImage TissueMask::qcImage(const RgbImage& thumb) const {
   if (thumb.width <= 0 || thumb.height <= 0 || width_ == 0)
-    throw std::invalid_argument("TissueMask::writeQc: empty thumbnail or mask");
+    throw std::invalid_argument("TissueMask::qcImage: empty thumbnail or mask");
   RgbImage out = thumb;
   // Map each picture pixel to its mask cell (nearest), so any thumbnail size can be used.
   auto maskAt = [&](int x, int y) {
@@ -260,7 +264,7 @@ void TissueMask::writeQc(const RgbImage& thumb, const std::string& pngPath) cons
         p[0] = uint8_t(p[0] * 3 / 4), p[1] = uint8_t(p[1] * 3 / 4 + 64), p[2] = uint8_t(p[2] * 3 / 4);
       }
     }
-  writePng(out, pngPath, "tissue QC picture");
+  return out;
 }
 
 }  // namespace slidetrain::wsi

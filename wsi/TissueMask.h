@@ -65,6 +65,8 @@ class TissueMask {
   /// Fraction of tissue over the whole mask.
   double tissueFraction() const;
   /// Writes a PNG with the mask drawn over the thumbnail (QC picture).
+  /// `thumb` (any size) with the tissue tinted green and outlined in green: the QC picture.
+  RgbImage qcImage(const RgbImage& thumb) const;
   void writeQc(const RgbImage& thumb, const std::string& pngPath) const;
   const RgbImage& thumbnail() const { return thumb_; }
   /// True when the mask came from a user PNG.

@@ -10,17 +10,20 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include "src/cli/Compare.h"
 #include "src/cli/CrossValidation.h"
 #include "src/cli/Features.h"
 #include "src/cli/Predict.h"
+#include "src/cli/Train.h"
 #include "src/config/Settings.h"
 #include "src/data/ClassOrder.h"
+#include "src/data/PatchFolderExport.h"
 #include "src/data/StreamOptions.h"
 #include "src/eval/Aggregate.h"
+#include "src/eval/EmbeddedVega.h"
 #include "src/train/Loss.h"
 #include "src/train/Optim.h"
 #include "src/data/Tiling.h"
-#include "src/train/Trainer.h"
 #include "wsi/Cohort.h"
 #include "wsi/SynthCohort.h"
 #include "wsi/Versions.h"
@@ -40,6 +43,7 @@ std::string usage() {
          "  predict   patch probabilities and slide labels for predict.split\n"
          "  features  embed every tissue patch with a frozen encoder: one HDF5 file per slide\n"
          "  mil       train a slide-level attention model on the feature files, predict the test split\n"
+         "  compare   compare.html and compare.csv over run folders of train, cv and mil\n"
          "  config    print the resolved config (--doc: markdown table of every key)\n"
          "  help [COMMAND], COMMAND --help, --version\n"
          "Every key is documented in docs/config.md; any key can be given as key=value.\n";
@@ -55,6 +59,8 @@ const std::map<std::string, std::string>& commandHelp() {
                 "the tumour regions and cohort.csv, under synth.out_dir (keys synth.*, seed).\n"
                 "With synth.tumor_tissue_share > 0 (weak labels) tumour slides get a few small\n"
                 "tumour regions and no annotations are written: patches take their slide's label.\n"
+                "With synth.patch_folders set, the patches are also written as a patch-folder\n"
+                "dataset <dir>/<split>/<class>/<slide>_<x>_<y>.png (data.source: patch_folders).\n"
                 "  example: slidetrain synth -c configs/demo.yaml synth.num_slides=8\n"},
       {"tile", "slidetrain tile -c cfg.yaml [key=value ...]\n"
                "Tissue masks and patch indices of every slide of `cohort`, cached in cache_dir\n"
@@ -63,12 +69,13 @@ const std::map<std::string, std::string>& commandHelp() {
       {"train", "[mpirun -np N] slidetrain train -c cfg.yaml [key=value ...]\n"
                 "Data-parallel training on the train split (val when the cohort has one): keys\n"
                 "model.*, optimizer.*, schedule.*, train.*, data.*, augment.*; writes run_dir\n"
-                "(config.yaml, metrics.jsonl, checkpoints/, weights.pt). train.resume: auto\n"
+                "(config.yaml, metrics.jsonl, checkpoints/, weights.pt, report.html). train.resume: auto\n"
                 "continues the same experiment from run_dir/checkpoints/last.pt.\n"
                 "  example: launch/mpirun.sh 4 train -c my.yaml train.amp=bf16\n"},
       {"cv", "[mpirun -np N] slidetrain cv -c cfg.yaml [key=value ...]\n"
              "k-fold cross-validation grouped by patient (cv.folds, cv.checkpoint): one training\n"
-             "per fold in run_dir/fold_k, then cv_summary.csv/json (mean +- sd).\n"
+             "per fold in run_dir/fold_k (each with its report.html), then cv_summary.csv/json\n"
+             "(mean +- sd) and report.html (compare's page over the folds).\n"
              "  example: launch/mpirun.sh 2 cv -c my.yaml cv.folds=5\n"},
       {"predict", "[mpirun -np N] slidetrain predict -c cfg.yaml [key=value ...]\n"
                   "Patch probabilities and slide labels for predict.split (all: every slide; the\n"
@@ -87,11 +94,14 @@ const std::map<std::string, std::string>& commandHelp() {
               "features.out_dir, data-parallel over bags (val for early stopping when present), then\n"
               "predicts predict.split: run_dir/mil/slides.csv, mil_heatmaps/, report.html.\n"
               "  example: launch/mpirun.sh 2 mil -c my.yaml mil.model=clam_sb\n"},
+      {"compare", compareHelp()},
       {"config", "slidetrain config [-c cfg.yaml] [key=value ...] [--doc]\n"
                  "Prints the resolved config as YAML (every key; `train -c` takes it back), or with\n"
                  "--doc the markdown table of every key (docs/config.md).\n"}};
   return help;
 }
+
+}  // namespace
 
 std::string versionText() {
   std::string out = "slidetrain " SLIDETRAIN_VERSION "\n";
@@ -104,10 +114,27 @@ std::string versionText() {
   for (const auto& v : wsi::libraryVersions()) out += v + "\n";
   for (const auto& v : dist::libraryVersions()) out += v + "\n";
   out += "yaml-cpp (YAML configs)\n";
+  out += "report.html charts: " + vegaVersions() + " (built in)\n";
   return out;
 }
 
+std::string commandLineText(const std::vector<std::string>& args) {
+  std::string out = "slidetrain";
+  for (const std::string& a : args) {
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789-_./=,:+@%") == std::string::npos;
+    if (plain) {
+      out += " " + a;
+      continue;
+    }
+    out += " '";
+    for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += "'";
+  }
+  return out;
+}
 
+namespace {
 
 struct Parsed {
   std::string command;
@@ -158,6 +185,11 @@ int runSynth(const Settings& s) {
   o.validate();
   const std::vector<wsi::SynthSlide> slides = wsi::synthesizeCohort(s.synth.outDir, o);
   std::printf("wrote %d slides and %s\n", o.numSlides, (fs::path(s.synth.outDir) / "cohort.csv").c_str());
+  if (!s.synth.patchFolders.empty()) {
+    const PatchFolderCounts n = writeSynthPatchFolders(s);
+    std::printf("wrote %lld patch images of %d slides to %s (%s)\n", static_cast<long long>(n.images), n.slides,
+                s.synth.patchFolders.c_str(), n.perFolder.c_str());
+  }
   double share = 0;
   int tumour = 0;
   for (const auto& slide : slides)
@@ -206,6 +238,9 @@ int runCli(const std::vector<std::string>& args) {
     std::printf("%s", versionText().c_str());
     return 0;
   }
+  // compare takes folders, not a config: its own arguments.
+  if (!args.empty() && args[0] == "compare")
+    return runCompare(std::vector<std::string>(args.begin() + 1, args.end()), commandLineText(args));
   Parsed p = parse(args);
   if (p.help) {
     auto it = commandHelp().find(p.command);
@@ -214,11 +249,15 @@ int runCli(const std::vector<std::string>& args) {
     return 0;
   }
   const Settings settings = p.settings();
+  if (settings.data.source == "patch_folders" &&
+      (p.command == "tile" || p.command == "features" || p.command == "mil"))
+    throw ConfigError(p.command + " works on slides, and data.source is patch_folders (pre-cut images: "
+                      "train, cv and predict read them directly). HINT: data.source=slides");
   if (p.command == "synth") return runSynth(settings);
   if (p.command == "tile") return runTile(settings);
-  if (p.command == "train") return runTrain(settings);
-  if (p.command == "cv") return runCrossValidation(settings);
-  if (p.command == "predict") return runPredict(settings);
+  if (p.command == "train") return runTrain(settings, commandLineText(args));
+  if (p.command == "cv") return runCrossValidation(settings, commandLineText(args));
+  if (p.command == "predict") return runPredict(settings, commandLineText(args));
   if (p.command == "features") return runFeatures(settings);
   if (p.command == "mil") return runMil(settings);
   if (p.command == "config") {

@@ -1,14 +1,19 @@
 #include "src/cli/CrossValidation.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include <ATen/Parallel.h>
 
 #include "distributed/MpiComm.h"
+#include "src/cli/Train.h"
+#include "src/eval/Compare.h"
+#include "src/eval/ComparePage.h"
 #include "src/train/Checkpoint.h"
 #include "src/runtime/Preemption.h"
 #include "src/eval/Evaluate.h"
@@ -26,13 +31,16 @@ namespace slidetrain {
 
 namespace {
 
-const std::vector<std::string> kColumns{"patch_accuracy", "patch_auc", "patch_f1_macro", "patch_kappa",
-                                        "patch_loss", "slide_accuracy", "slide_auc", "slide_f1_macro"};
+const std::vector<std::string>& kColumns = cvSummaryColumns();
 
 std::vector<double> foldRow(const EvalResult& r) {
   auto auc = [](double v) { return v < 0 ? NAN : v; };
-  return {r.patch.accuracy, auc(r.patch.rocAuc), r.patch.macro.f1, r.patch.kappaQuadratic,
-          r.loss, r.slide.accuracy, auc(r.slide.rocAuc), r.slide.macro.f1};
+  const double positiveF1 = r.patch.perClass.empty() ? NAN : r.patch.perClass.back().f1;
+  std::vector<double> row{r.patch.accuracy, auc(r.patch.rocAuc), r.patch.macro.f1, r.patch.kappaQuadratic,
+                          r.loss, r.slide.accuracy, auc(r.slide.rocAuc), r.slide.macro.f1, positiveF1,
+                          r.patch.tpr, r.patch.tnr, r.patch.fpr, r.patch.fnr};
+  if (row.size() != kColumns.size()) throw std::logic_error("cv summary: a value per column");
+  return row;
 }
 
 std::string num(double v) { return wsi::jsonNumber(v, 6); }
@@ -80,7 +88,7 @@ void writeSummary(const std::string& runDir, const std::vector<std::vector<doubl
 
 }  // namespace
 
-int runCrossValidation(const Settings& cfg) {
+int runCrossValidation(const Settings& cfg, const std::string& commandLine) {
   const dist::Planes planes = startRuntime(cfg.train, cfg.data);
   const bool lead = planes.rank() == 0;
   const wsi::Cohort cohort = readCohort(cfg.run, cfg.data);
@@ -100,8 +108,18 @@ int runCrossValidation(const Settings& cfg) {
     SplitData val = prepareSplit(fc.tiling, c, "val", *planes.host);
     if (train.samples.empty() || val.samples.empty())
       throw std::runtime_error("cv fold " + std::to_string(f) + ": empty train or validation split");
+    TrainReportInput in = trainReportInput(
+        "slidetrain cv: fold " + std::to_string(f) + " of " + std::to_string(k) + " (" + runDir + ")", commandLine,
+        std::time(nullptr), planes, cohort.classes, train, &val);
+    const auto foldStart = std::chrono::steady_clock::now();
     Trainer trainer(fc, planes, std::move(train), val, cohort.classes);
-    if (trainer.run().preempted) return kExitPreempted;  // resumes at this fold's last.pt
+    const TrainResult trained = trainer.run();
+    if (trained.preempted) return kExitPreempted;  // resumes at this fold's last.pt
+    if (lead) {  // the fold's own report.html, as train writes (the last epoch's validation)
+      in.val = &val;
+      in.wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - foldStart).count();
+      writeTrainReport(fc, trained, in);
+    }
     // (run() ends with a barrier: checkpoints are on disk)
     const std::string best = (fs::path(foldDir) / "checkpoints" / "best.pt").string();
     if (cfg.cv.checkpoint == "best" && fs::exists(best)) loadCheckpoint(best, trainer.model(), nullptr);
@@ -115,7 +133,19 @@ int runCrossValidation(const Settings& cfg) {
                   r.patch.accuracy, num(rows.back()[1]).c_str(), r.slide.accuracy,
                   static_cast<long long>(r.slide.confusion.total()));
   }
-  if (lead) writeSummary(runDir, rows);
+  if (lead) {
+    writeSummary(runDir, rows);
+    // report.html: compare's page over the folds (src/eval/ComparePage.h), read back from the
+    // files just written, so that it shows what `slidetrain compare` would.
+    const std::vector<CompareGroup> groups{readCompareGroup(fs::path(runDir).lexically_normal().filename().string(), runDir)};
+    ComparePageOptions page;
+    page.title = "slidetrain cv: " + std::to_string(k) + " folds of " + cfg.run.cohort;
+    page.metric = defaultCompareMetric(groups);
+    page.commandLine = commandLine;
+    page.links = {{"cv_summary.csv", "cv_summary.csv"}, {"cv_summary.json", "cv_summary.json"}};
+    writeComparePage((fs::path(runDir) / "report.html").string(), groups, page);
+    std::printf("wrote %s\n", (fs::path(runDir) / "report.html").c_str());
+  }
   planes.host->barrier();
   return 0;
 }

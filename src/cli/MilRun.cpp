@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
+#include <utility>
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
@@ -17,7 +19,9 @@
 #include "src/cli/MilCrossValidation.h"
 #include "src/data/ClassOrder.h"
 #include "src/eval/Metrics.h"
+#include "src/eval/Exports.h"
 #include "src/eval/Report.h"
+#include "src/eval/SlideViewer.h"
 #include "src/mil/MilTrainer.h"
 #include "src/models/StateDict.h"
 #include "src/runtime/Runtime.h"
@@ -119,13 +123,38 @@ Scored writeScores(const fs::path& path, const std::vector<ScoreRow>& rows, cons
   return out;
 }
 
+/// The report's pictures of one row: the attention heatmap (path and inline preview) and, with
+/// predict.viewer, the slide's viewer page with the attention as its overlay.
+struct AttentionImages {
+  std::string heatmap, jpeg, viewer;
+};
+
+/// The attention of one slide as the viewer's overlay: a two-"class" grid whose positive share is
+/// the attention percentile (blue = least, red = most attended), at the features' patch grid.
+SlidePredictions attentionGrid(const Settings& cfg, const mil::Bag& s, const std::vector<double>& pct,
+                               const std::string& slideId) {
+  SlidePredictions p;
+  p.slideId = slideId;
+  p.classes = {"low attention", "high attention"};
+  p.side0 = static_cast<double>(s.info.patchSizeLevel0);
+  const auto& grid = cfg.tiling.index;
+  p.step0 = p.side0 * (grid.stride > 0 ? static_cast<double>(grid.stride) / grid.size : 1.0);
+  for (int64_t i = 0; i < s.size(); ++i) {
+    p.origins.push_back({s.coords[static_cast<size_t>(2 * i)], s.coords[static_cast<size_t>(2 * i + 1)]});
+    p.probs.push_back(static_cast<float>(1.0 - pct[static_cast<size_t>(i)]));
+    p.probs.push_back(static_cast<float>(pct[static_cast<size_t>(i)]));
+  }
+  return p;
+}
+
 /// Attention heatmaps of the scored bags, one per slide (a patient bag's attention split back by
-/// slide), as percentiles; returns the report's image per row id.
-std::map<std::string, std::string> writeAttentionHeatmaps(const Settings& cfg, const wsi::Cohort& cohort,
-                                                          mil::MilModel& model, const mil::BagSet& set,
-                                                          c10::Device device, const fs::path& outDir) {
+/// slide), as percentiles; with predict.viewer also a viewer page per slide in outDir/viewer/
+/// (a patient bag's row links its first slide's). Returns the report's pictures per row id.
+std::map<std::string, AttentionImages> writeAttentionHeatmaps(const Settings& cfg, const wsi::Cohort& cohort,
+                                                              mil::MilModel& model, const mil::BagSet& set,
+                                                              c10::Device device, const fs::path& outDir) {
   fs::create_directories(outDir / "heatmaps");
-  std::map<std::string, std::string> heatmapOf;
+  std::map<std::string, AttentionImages> heatmapOf;
   for (size_t b = 0; b < set.bags.size(); ++b) {
     const at::Tensor att = mil::bagAttention(model, set, b, device);
     const auto slides = mil::bagSlides(set.bags[b]);
@@ -140,10 +169,20 @@ std::map<std::string, std::string> writeAttentionHeatmaps(const Settings& cfg, c
         p.level = 0, p.size = static_cast<int32_t>(s.info.patchSizeLevel0);
       }
       const std::string rel = "heatmaps/" + e.slideId + ".png";
-      writeHeatmap(e.path, wsi::SlideOptions{}, patches, percentiles(att.narrow(0, offset, s.size())),
-                   (outDir / rel).string(), cfg.predict.heatmapSize);
+      const std::vector<double> pct = percentiles(att.narrow(0, offset, s.size()));
+      const wsi::RgbImage img = writeHeatmap(e.path, wsi::SlideOptions{}, patches, pct, (outDir / rel).string(),
+                                            cfg.predict.heatmapSize);
       offset += s.size();
-      heatmapOf[poolsPatients(cfg.mil) ? set.bags[b].patient : set.bags[b].id] = rel;
+      AttentionImages& out = heatmapOf[poolsPatients(cfg.mil) ? set.bags[b].patient : set.bags[b].id];
+      if (out.heatmap.empty()) out.heatmap = rel, out.jpeg = heatmapPreview(img);
+      if (cfg.predict.viewer) {
+        ViewerSlide v{e.slideId, e.path, wsi::SlideOptions{}, {}};
+        if (!e.label.empty()) v.facts.push_back({"label", e.label});
+        v.facts.push_back({"overlay", "attention of " + cfg.mil.model + " (percentile within the slide)"});
+        const std::string page = writeSlideViewer((outDir / "viewer").string(), v, attentionGrid(cfg, s, pct, e.slideId),
+                                                  cfg.predict.viewerMaxSide, "../report.html");
+        if (out.viewer.empty()) out.viewer = "viewer/" + page;
+      }
     }
   }
   return heatmapOf;
@@ -232,7 +271,10 @@ void runMilOnce(const Settings& cfg, const dist::Planes& planes, const wsi::Coho
   if (cfg.mil.heatmaps) {
     auto heatmapOf = writeAttentionHeatmaps(cfg, cohort, *model, test, planes.modelDevice, outDir);
     for (auto& r : scored.report)
-      if (heatmapOf.count(r.slideId)) r.heatmap = heatmapOf[r.slideId];
+      if (heatmapOf.count(r.slideId)) {
+        const AttentionImages& a = heatmapOf[r.slideId];
+        r.heatmap = a.heatmap, r.heatmapJpeg = a.jpeg, r.viewer = a.viewer;
+      }
   }
 
   const std::vector<int>& labels = scored.labels;
@@ -255,8 +297,25 @@ void runMilOnce(const Settings& cfg, const dist::Planes& planes, const wsi::Coho
     }
   }
   std::printf("%s", summary.c_str());
-  writeReportHtml((outDir / "report.html").string(), "slidetrain mil: " + split + " split of " + cfg.run.cohort,
-                  scored.report, summary);
+  ReportContent report;
+  report.title = "slidetrain mil: " + split + " split of " + cfg.run.cohort;
+  report.summaryText = summary;
+  report.classes = cohort.classes;
+  report.unit = poolPatients ? "patients" : "slides";
+  report.rows = scored.report;
+  report.hasMetrics = !labels.empty();
+  report.metrics = metrics;
+  report.metricsCaption = "mil " + cfg.mil.model + (numClasses == 2 ? ", threshold from " + thresholdFrom : "");
+  if (numClasses == 2) report.slideCurves.push_back({"mil " + cfg.mil.model, labels, scored.scores, ci});
+  report.training = readTrainingLog((outDir / "metrics.jsonl").string());
+  for (const auto& n : report.training.notes) report.qc.push_back(n);
+  report.run = {{"model", cfg.mil.model},
+                {"ranks", std::to_string(planes.size())},
+                {"device", planes.modelDevice.str()},
+                {"training epochs", std::to_string(trained.epochsRun)},
+                {"checkpoint", trained.checkpoint}};
+  report.configs.push_back({"settings (resolved)", cfg.yaml()});
+  writeReportHtml((outDir / "report.html").string(), report);
   {  // last: cross-validation takes a fold whose summary.json has its fingerprint as finished
     std::ofstream js(outDir / "summary.json");
     wsi::JsonWriter w(js);

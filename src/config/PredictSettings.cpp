@@ -20,6 +20,8 @@ PredictSettings predictFrom(const Config& c) {
   p.heatmaps = c.getBool("predict.heatmaps");
   p.heatmapSize = toInt(c.getInt("predict.heatmap_size"));
   p.exports = c.getBool("predict.exports");
+  p.viewer = c.getBool("predict.viewer");
+  p.viewerMaxSide = toInt(c.getInt("predict.viewer_max_side"));
   p.threshold = c.getFloat("predict.threshold");
   p.thresholdFrom = c.getString("predict.threshold_from");
   return p;

@@ -18,6 +18,8 @@ struct PredictSettings {
   bool heatmaps{};
   int heatmapSize{};
   bool exports{};  ///< run_dir/exports/<slide_id>.geojson and <slide_id>_heatmap.tiff
+  bool viewer{};       ///< run_dir/viewer/<slide_id>.html with deep-zoom tiles (src/eval/SlideViewer.h)
+  int viewerMaxSide{}; ///< longer side of the slide image in the viewer
   double threshold{};
   std::string thresholdFrom;  ///< val (Youden's J on the val split) or fixed
 };

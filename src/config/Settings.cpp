@@ -41,6 +41,8 @@ SynthSettings synthFrom(const Config& c) {
   o.seed = static_cast<uint64_t>(c.getInt("seed"));
   o.tileSize = toInt(c.getInt("synth.tile_size"));
   o.jpegQuality = toInt(c.getInt("synth.jpeg_quality"));
+  s.patchFolders = c.getString("synth.patch_folders");
+  s.patchFolderMaxPerSlide = c.getInt("synth.patch_folder_max_per_slide");
   if (o.valFraction > 0 && o.testFraction + o.valFraction >= 1)
     throw ConfigError("synth.test_fraction + synth.val_fraction must be below 1 (got " +
                       std::to_string(o.testFraction) + " + " + std::to_string(o.valFraction) +
@@ -112,6 +114,11 @@ DataSettings dataFrom(const Config& c) {
   d.directReads = c.getBool("data.direct_reads");
   d.tileCacheMb = c.getFloat("data.tile_cache_mb");
   d.groupWindowBatches = toInt(c.getInt("data.group_window_batches"));
+  d.source = c.getString("data.source");
+  d.patchFolders = c.getString("data.patch_folders");
+  if (d.source == "patch_folders" && d.patchFolders.empty())
+    throw ConfigError("data.patch_folders: empty, but data.source is patch_folders. HINT: set it to the "
+                      "folder of <split>/<class>/ images (docs/patch_folders.md)");
   return d;
 }
 

@@ -38,6 +38,8 @@ struct RunSettings {
 struct SynthSettings {
   std::string outDir;
   wsi::SynthOptions slides;
+  std::string patchFolders;         ///< synth.patch_folders: "" = none (src/data/PatchFolderExport.h)
+  int64_t patchFolderMaxPerSlide{};  ///< synth.patch_folder_max_per_slide: 0 = every patch
 };
 
 /// tiling.* and tissue.*: slide -> tissue mask -> patch grid -> labels (src/data/Tiling.h).
@@ -68,6 +70,8 @@ struct DataSettings {
   bool directReads{};
   double tileCacheMb{};
   int groupWindowBatches{};
+  std::string source;        ///< slides, patch_folders
+  std::string patchFolders;  ///< data.patch_folders (wsi/PatchFolders.h)
 };
 
 /// model.*

@@ -8,7 +8,9 @@
 
 namespace slidetrain {
 
-/// The cohort CSV of `run.cohort` with the class order of data.classes ([] keeps the sorted
+/// The cohort CSV of `run.cohort` (data.source: patch_folders: the images of data.patch_folders,
+/// wsi/PatchFolders.h, a class folder missing from a non-empty data.classes being a ConfigError
+/// naming it) with the class order of data.classes ([] keeps the sorted
 /// labels). forPrediction: labels may be missing (new or external slides); the class names then
 /// come from data.classes, else from the training run's run_dir/config.yaml, else from the labels
 /// present (a ConfigError says how to give them when some slides are unlabelled and none is known).

@@ -16,8 +16,43 @@ std::pair<int64_t, int64_t> shareOf(int64_t n, int rank, int world) {
   return {begin, begin + base + (rank < extra ? 1 : 0)};
 }
 
+namespace {
+
+/// Patch folders: each image is a "slide" with one patch, the whole image resized to the patch
+/// size (wsi::SlideOptions::imageFile). Nothing to tile and nothing to agree on: every rank
+/// scanned the same sorted list, so no collective is issued (the same on every rank).
+SplitData imageSplit(const TilingSettings& ts, const wsi::Cohort& cohort, const std::string& split,
+                     const dist::Comm& comm) {
+  SplitData d;
+  d.split = split;
+  for (size_t i : cohort.indicesOfSplit(split)) {
+    const auto& e = cohort.slides[i];
+    wsi::SlideOptions so;
+    so.imageFile = true;
+    wsi::PatchRequest r;
+    r.slide = static_cast<int32_t>(d.paths.size());
+    r.size = ts.index.size;
+    r.label = e.labelIndex;
+    r.id = static_cast<int64_t>(d.samples.size());
+    d.slideIds.push_back(e.slideId);
+    d.paths.push_back(e.path);
+    d.slideLabels.push_back(e.labelIndex);
+    d.slideOptions.push_back(so);
+    d.levelDownsample.push_back(1);
+    d.patchMpp.push_back(0);
+    d.samples.push_back(r);
+  }
+  if (comm.rank() == 0)
+    std::printf("%s split: %zu images (patch folders, resized to %d px where needed)\n", split.c_str(),
+                d.samples.size(), ts.index.size);
+  return d;
+}
+
+}  // namespace
+
 SplitData prepareSplit(const TilingSettings& ts, const wsi::Cohort& cohort, const std::string& split,
                        dist::Comm& comm) {
+  if (cohort.imageFiles) return imageSplit(ts, cohort, split, comm);
   const std::vector<size_t> which = cohort.indicesOfSplit(split);
   SplitData d;
   d.split = split;

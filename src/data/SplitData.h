@@ -26,7 +26,9 @@ struct SplitData {
 /// Tiles and flattens the patches of `split`. Several ranks share the tiling (slide k on rank
 /// k mod W, into the cache), wait for each other without the collective timeout (rank 0 reports
 /// every 30 s what the others do), then read the merged index from the cache. Collective: one
-/// waitForAll and one all-reduce, in the same order on every rank.
+/// waitForAll and one all-reduce, in the same order on every rank. A patch-folder cohort
+/// (cohort.imageFiles) is not tiled: one sample per image (slide = image, x = y = 0, size =
+/// tiling.patch_size, SlideOptions::imageFile set) and no collective on any rank.
 SplitData prepareSplit(const TilingSettings& ts, const wsi::Cohort& cohort, const std::string& split,
                        dist::Comm& comm);
 

@@ -66,6 +66,21 @@ std::string noPatchReason(const wsi::Slide& slide, double tissuePercent, const T
 
 }  // namespace
 
+wsi::TissueMaskOptions tissueOptionsFor(const wsi::CohortEntry& e, const TilingSettings& s) {
+  wsi::TissueMaskOptions tissue = s.tissue;
+  if (!s.maskDir.empty()) {
+    const fs::path png = fs::path(s.maskDir) / (e.slideId + ".png");
+    if (fs::exists(png)) tissue.maskFile = png.string();
+  }
+  return tissue;
+}
+
+wsi::RgbImage tissueQcImage(const wsi::CohortEntry& e, const TilingSettings& s) {
+  const auto slide = wsi::Slide::open(e.path, slideOptionsFor(e, s));
+  const wsi::TissueMask mask = wsi::TissueMask::compute(*slide, tissueOptionsFor(e, s));
+  return mask.qcImage(mask.thumbnail());
+}
+
 SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings& s,
                       const std::string& qcDir) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -75,11 +90,7 @@ SlideTiling tileSlide(const wsi::Cohort& cohort, size_t i, const TilingSettings&
   const std::string fp = wsi::slideFingerprint(e.path);
   const wsi::SlideOptions slideOptions = slideOptionsFor(e, s);
   // A user mask replaces Otsu for slides that have one; the others fall back to Otsu.
-  wsi::TissueMaskOptions tissue = s.tissue;
-  if (!s.maskDir.empty()) {
-    const fs::path png = fs::path(s.maskDir) / (e.slideId + ".png");
-    if (fs::exists(png)) tissue.maskFile = png.string();
-  }
+  const wsi::TissueMaskOptions tissue = tissueOptionsFor(e, s);
   r.userMask = !tissue.maskFile.empty();
   const std::string cachePath = wsi::patchIndexCachePath(s.cacheDir, e.slideId, fp, s.index,
                                                          tissue, slideOptions.mppOverride);

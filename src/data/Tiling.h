@@ -52,4 +52,12 @@ std::string tilingSummary(const wsi::Cohort& cohort, const std::vector<SlideTili
 /// Slide options (mpp override from the cohort row, else the config).
 wsi::SlideOptions slideOptionsFor(const wsi::CohortEntry& e, const TilingSettings& s);
 
+/// The tissue-mask options of `e`: tiling's, with <tissue.mask_dir>/<slide_id>.png as its mask
+/// when that file exists (the others fall back to Otsu).
+wsi::TissueMaskOptions tissueOptionsFor(const wsi::CohortEntry& e, const TilingSettings& s);
+
+/// The tissue QC picture of `e` as tiling computes its mask (TissueMask::qcImage over the mask's
+/// thumbnail): what `slidetrain tile` writes to <run_dir>/qc/<slide_id>_tissue.png.
+wsi::RgbImage tissueQcImage(const wsi::CohortEntry& e, const TilingSettings& s);
+
 }  // namespace slidetrain

@@ -67,4 +67,19 @@ double metricValue(const EvalResult& r, const std::string& name) {
   return nan;
 }
 
+ScoredSet patchScores(const SplitData& data, const at::Tensor& probs) {
+  ScoredSet set;
+  set.name = "patches";
+  const at::Tensor p = probs.to(at::kCPU, at::kFloat).contiguous();
+  const float* prob = p.data_ptr<float>();
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    const int label = data.samples[i].label;
+    if (label < 0 || std::isnan(prob[2 * i + 1])) continue;
+    set.labels.push_back(label);
+    set.scores.push_back(prob[2 * i + 1]);
+  }
+  set.auc.auc = rocAuc(set.labels, set.scores);
+  return set;
+}
+
 }  // namespace slidetrain

@@ -11,6 +11,7 @@
 #include "src/eval/Aggregate.h"
 #include "src/eval/Inference.h"
 #include "src/eval/Metrics.h"
+#include "src/eval/ReportCharts.h"
 #include "src/models/ModelZoo.h"
 #include "src/data/SplitData.h"
 
@@ -32,5 +33,10 @@ EvalResult evaluateSplit(Model& model, const SplitData& data, int numClasses,
 /// The value of a monitored metric name (val_loss, val_accuracy, val_f1, val_auc, val_kappa) of
 /// an evaluation; NaN when undefined (AUC with one class).
 double metricValue(const EvalResult& r, const std::string& name);
+
+/// Binary tasks: each read patch of `data` with a label, scored by its positive-class probability
+/// (`probs` [samples, 2]; NaN rows, patches not read, left out), named "patches". Its AUC has no
+/// interval: patches of a slide are not independent samples.
+ScoredSet patchScores(const SplitData& data, const at::Tensor& probs);
 
 }  // namespace slidetrain

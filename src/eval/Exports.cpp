@@ -157,9 +157,8 @@ HeatmapRaster rasterizeHeatmap(const SlidePredictions& s, int64_t width0, int64_
   return r;
 }
 
-int writeSlideExports(const SplitData& data, const float* probs, const std::vector<std::string>& classes,
-                      int strideOut, const std::string& dir) {
-  fs::create_directories(dir);
+std::vector<SlidePredictions> slidePredictions(const SplitData& data, const float* probs,
+                                               const std::vector<std::string>& classes, int strideOut) {
   const size_t k = classes.size();
   std::vector<SlidePredictions> slides(data.paths.size());
   for (size_t s = 0; s < slides.size(); ++s) slides[s].slideId = data.slideIds[s], slides[s].classes = classes;
@@ -173,6 +172,14 @@ int writeSlideExports(const SplitData& data, const float* probs, const std::vect
     sp.origins.push_back({r.x, r.y});
     sp.probs.insert(sp.probs.end(), probs + i * k, probs + (i + 1) * k);
   }
+  return slides;
+}
+
+int writeSlideExports(const SplitData& data, const float* probs, const std::vector<std::string>& classes,
+                      int strideOut, const std::string& dir) {
+  fs::create_directories(dir);
+  const size_t k = classes.size();
+  const std::vector<SlidePredictions> slides = slidePredictions(data, probs, classes, strideOut);
   int written = 0;
   for (size_t s = 0; s < slides.size(); ++s) {
     const SlidePredictions& sp = slides[s];

@@ -68,6 +68,12 @@ struct HeatmapRaster {
 HeatmapRaster rasterizeHeatmap(const SlidePredictions& s, int64_t width0, int64_t height0,
                                int minLongSide = kHeatmapTiffMinSide);
 
+/// Each slide of `data` with its patches' predictions (probs: data.samples.size() x
+/// classes.size(), row-major; `strideOut` as writeSlideExports'); a slide without patches has
+/// no origins and no grid (step0 = 0).
+std::vector<SlidePredictions> slidePredictions(const SplitData& data, const float* probs,
+                                               const std::vector<std::string>& classes, int strideOut);
+
 /// Writes <dir>/<slide_id>.geojson and <dir>/<slide_id>_heatmap.tiff for every slide of `data`
 /// (probs: data.samples.size() x classes.size(), row-major). `strideOut` is tiling.stride in
 /// output pixels (0 = the patch size). The TIFF's resolution tags carry the slide's mpp times

@@ -1,6 +1,7 @@
 // EpochLoop: see EpochLoop.h.
 #include "src/train/EpochLoop.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <ATen/ATen.h>
@@ -68,6 +69,7 @@ bool EpochLoop::run(TrainStep& step, TrainState& state, EpochTally& tally,
   step.startPass();
   const auto t0 = std::chrono::steady_clock::now();
   bool ok = true;
+  double stepSums[4] = {0, 0, 0, 0};  // of the optimizer step under way (EpochTally::stepSums)
   for (int64_t m = first; m < plan_.microPerEpoch; ++m) {
     const int64_t inGroup = m % plan_.groupSize;
     const bool lastOfGroup = plan_.endsGroup(m);
@@ -95,12 +97,21 @@ bool EpochLoop::run(TrainStep& step, TrainState& state, EpochTally& tally,
       torch::NoGradGuard ng;
       const at::Tensor pred = predictedClass(r.logits).cpu().contiguous();
       const int64_t* pp = pred.data_ptr<int64_t>();
+      const double lossSum = r.lossSum.item<double>();
+      stepSums[0] += lossSum;
       for (size_t i = 0; i < b->count(); ++i) {
         tally.cm.add(b->labels[i], static_cast<int>(pp[i]));
         tally.weightSum += loss_.weightOf(b->labels[i]);
+        stepSums[1] += loss_.weightOf(b->labels[i]);
+        stepSums[2] += b->labels[i] == pp[i];
       }
-      tally.lossSum += r.lossSum.item<double>();
+      stepSums[3] += static_cast<double>(b->count());
+      tally.lossSum += lossSum;
       tally.seen += static_cast<int64_t>(b->count());
+      if (lastOfGroup) {
+        tally.stepSums.insert(tally.stepSums.end(), stepSums, stepSums + 4);
+        std::fill(stepSums, stepSums + 4, 0.0);
+      }
     }
     const wsi::StreamStats now = stream_->stats();
     ProgressSample ps;

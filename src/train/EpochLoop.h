@@ -31,6 +31,9 @@ struct EpochTally {
   int64_t streamPatches = 0;
   bool reachedEnd = false;  ///< the epoch's last micro-batch was consumed
   int64_t skippedSteps = 0; ///< fp16 steps the loss scaler skipped (inf/NaN gradients)
+  /// Per optimizer step of the pass, in order, this rank's [loss sum, weight sum, correct,
+  /// samples]: EpochReport all-reduces them with the epoch's numbers (metrics.jsonl "steps").
+  std::vector<double> stepSums;
 };
 
 /// After each optimizer step: go on, end the pass here (the run's last step), or abandon it

@@ -1,6 +1,7 @@
 // EpochReport: see EpochReport.h.
 #include "src/train/EpochReport.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,39 @@ namespace slidetrain {
 namespace {
 
 std::string num(double v) { return wsi::jsonNumber(v, 8); }
+
+/// metrics.jsonl's "steps": the pass's optimizer steps as columns (step, loss, accuracy, lr) from
+/// the all-reduced [loss sum, weight sum, correct, samples] per step; above kMaxStepPoints steps,
+/// runs of consecutive steps are merged (sums added, step = the run's last, lr at it) so a line
+/// stays small.
+void writeSteps(wsi::JsonWriter& w, const std::vector<double>& sums, int64_t lastStep, const LrSchedule& schedule) {
+  constexpr size_t kMaxStepPoints = 500;
+  const size_t n = sums.size() / 4;
+  if (n == 0) return;
+  const size_t per = (n + kMaxStepPoints - 1) / kMaxStepPoints;  // steps per point
+  std::vector<int64_t> steps;
+  std::vector<double> loss, accuracy, lr;
+  for (size_t begin = 0; begin < n; begin += per) {
+    const size_t end = std::min(n, begin + per);
+    double s[4] = {0, 0, 0, 0};
+    for (size_t i = begin; i < end; ++i)
+      for (int k = 0; k < 4; ++k) s[k] += sums[4 * i + static_cast<size_t>(k)];
+    const int64_t stepNo = lastStep - static_cast<int64_t>(n - end);  // 1-based step of the run's last
+    steps.push_back(stepNo);
+    loss.push_back(s[0] / std::max(1e-12, s[1]));
+    accuracy.push_back(s[2] / std::max(1.0, s[3]));
+    lr.push_back(schedule.lrAt(stepNo - 1));
+  }
+  w.key("steps").beginObject().key("step").beginArray();
+  for (int64_t v : steps) w.value(v);
+  w.endArray();
+  for (const auto& [name, column] : {std::pair{"loss", &loss}, std::pair{"accuracy", &accuracy}, std::pair{"lr", &lr}}) {
+    w.key(name).beginArray();
+    for (double v : *column) w.value(v);
+    w.endArray();
+  }
+  w.endObject();
+}
 
 }  // namespace
 
@@ -44,14 +78,18 @@ EpochOutcome EpochReport::finish(const EpochTally& tally, int64_t epochIndex, co
   // [loss_sum, weight_sum, seen, wait_share, confusion counts...] summed over ranks in one
   // all-reduce on the host plane (host numbers): collective, issued once per epoch on every rank
   // in the same place.
+  // Then the per-step sums of the pass (as many on every rank: all run the same micro-batches).
   std::vector<double> packed{tally.lossSum, tally.weightSum, static_cast<double>(tally.seen),
                              tally.waitSeconds / std::max(1e-9, tally.seconds)};
   for (int64_t c : tally.cm.counts()) packed.push_back(static_cast<double>(c));
+  const size_t stepsAt = packed.size();
+  packed.insert(packed.end(), tally.stepSums.begin(), tally.stepSums.end());
   at::Tensor t = at::tensor(packed, at::kDouble);
   planes.host->allReduce(t, dist::ReduceOp::Sum);
   const double* tp = t.data_ptr<double>();
   std::vector<int64_t> counts;
-  for (int64_t i = 4; i < t.numel(); ++i) counts.push_back(static_cast<int64_t>(std::llround(tp[i])));
+  for (size_t i = 4; i < stepsAt; ++i) counts.push_back(static_cast<int64_t>(std::llround(tp[i])));
+  const std::vector<double> stepSums(tp + stepsAt, tp + t.numel());
   TrainResult r;
   r.monitor = monitor_;
   r.train = Metrics::compute(ConfusionMatrix::fromCounts(numClasses_, counts));
@@ -104,6 +142,7 @@ EpochOutcome EpochReport::finish(const EpochTally& tally, int64_t epochIndex, co
     w.key("lr").value(step.schedule().lrAt(state.step - 1)).key("seconds").value(tally.seconds);
     w.key("patches").value(static_cast<int64_t>(seenAll)).key("patches_per_s").value(patchesPerS);
     w.key("data_wait_pct").value(100 * waitShareMean);
+    w.key("world_size").value(planes.size()).key("device").value(planes.modelDevice.str());
     w.key("stream").beginObject();
     w.key("patches_per_s").value(tally.streamSeconds > 0 ? tally.streamPatches / tally.streamSeconds : 0.0);
     w.key("decoded_mb_per_s").value(tally.streamSeconds > 0 ? tally.decodedMB / tally.streamSeconds : 0.0);
@@ -114,6 +153,7 @@ EpochOutcome EpochReport::finish(const EpochTally& tally, int64_t epochIndex, co
     if (const LossScaler* scaler = step.scaler())
       w.key("amp").beginObject().key("loss_scale").value(scaler->scale())
           .key("skipped_steps").value(tally.skippedSteps).endObject();
+    writeSteps(w, stepSums, state.step, step.schedule());
     if (r.val)
       w.key("val_loss").value(r.val->loss).key("val").rawValue(r.val->patch.toJson())
           .key("val_slide").rawValue(r.val->slide.toJson());

@@ -220,16 +220,4 @@ TrainResult Trainer::run() {
   return result;
 }
 
-int runTrain(const Settings& cfg) {
-  const dist::Planes planes = startRuntime(cfg.train, cfg.data);
-  const wsi::Cohort cohort = readCohort(cfg.run, cfg.data);
-  if (planes.rank() == 0) std::printf("%s\n", classOrderLine(cohort).c_str());
-  SplitData train = prepareSplit(cfg.tiling, cohort, "train", *planes.host);
-  if (train.samples.empty()) throw std::runtime_error(cfg.run.cohort + ": the train split has no patches");
-  std::optional<SplitData> val;
-  if (!cohort.indicesOfSplit("val").empty()) val = prepareSplit(cfg.tiling, cohort, "val", *planes.host);
-  Trainer trainer(cfg.withClasses(cohort.classes), planes, std::move(train), std::move(val), cohort.classes);
-  return trainer.run().preempted ? kExitPreempted : 0;
-}
-
 }  // namespace slidetrain

@@ -1,6 +1,7 @@
 #pragma once
 // Data-parallel training, one process per device, launched by mpirun. `Trainer` runs the loop on
-// prepared splits and a communicator (tests call it directly); `runTrain` is `slidetrain train`.
+// prepared splits and a communicator (tests call it directly); `slidetrain train` is
+// runTrain (src/cli/Train.h).
 // See docs/training.md for the loop, checkpoints, resume and metrics.jsonl.
 #include <functional>
 #include <memory>
@@ -61,9 +62,5 @@ class Trainer {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-/// `slidetrain train`: reads the cohort, prepares the train (and val) split, runs a Trainer,
-/// prints the classification report. Returns the exit code. Collective over MPI_COMM_WORLD.
-int runTrain(const Settings& settings);
 
 }  // namespace slidetrain

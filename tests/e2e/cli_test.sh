@@ -27,7 +27,8 @@ BUILD="$(dirname "$BIN")"
 cmake --install "$BUILD" --prefix "$W/inst" > "$W/install.log" || { cat "$W/install.log"; fail "cmake --install"; }
 for f in bin/slidetrain share/slidetrain/launch/mpirun.sh share/slidetrain/launch/slurm.sbatch \
          share/slidetrain/configs/demo.yaml share/doc/slidetrain/config.md \
-         share/doc/slidetrain/LICENSE share/doc/slidetrain/licenses.md; do
+         share/doc/slidetrain/LICENSE share/doc/slidetrain/licenses.md \
+         share/doc/slidetrain/third_party/vega/LICENSE-vega share/doc/slidetrain/third_party/vega/THIRD_PARTY_NOTICES.txt; do
   [[ -e "$W/inst/$f" ]] || fail "cmake --install did not install $f"
 done
 "$W/inst/bin/slidetrain" --version > /dev/null || fail "the installed program does not run"

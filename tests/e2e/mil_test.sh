@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # `slidetrain mil` end to end (issue 15): features of a small synthetic cohort, then
+# (with part 1, predict.viewer: each test slide's viewer page with the attention as its overlay,
+# opened in headless Chromium)
 #  1. world-size invariance: abmil with dropout on 1 and on 2 ranks, the same global bag batch
 #     (mil.batch_bags=4): the weights agree to 1e-4;
 #  2. every model (mean_pool, max_pool, abmil, clam_sb, transmil) trains on 2 ranks and writes
@@ -49,6 +51,15 @@ for f in slides.csv summary.json report.html metrics.jsonl checkpoints/last.pt; 
 done
 [[ $(ls "$W/np2/mil/heatmaps"/*.png | wc -l) -eq 3 ]] || fail "expected 3 test heatmaps"
 grep -q "slide AUC .* \[.*\] (bootstrap 95 % CI" "$W/np2.log" || fail "no AUC with its CI"
+# With predict.viewer the attention map is the viewer's overlay, linked from the mil report.
+"$BIN" mil "${ARGS[@]}" "run_dir=$W/np2" mil.epochs=2 predict.viewer=true predict.viewer_max_side=1024 \
+  > "$W/viewer.log" 2>&1 || { cat "$W/viewer.log"; fail "mil with predict.viewer"; }
+[[ $(ls "$W/np2/mil/viewer"/*.html | wc -l) -eq 3 ]] || fail "expected 3 viewer pages of test slides"
+grep -q 'class="viewer" href="viewer/' "$W/np2/mil/report.html" || fail "the mil report does not link the viewer"
+page="$(ls "$W/np2/mil/viewer"/*.html | head -1)"
+grep -q "attention of abmil" "$page" || fail "the viewer page does not say its overlay is attention"
+/usr/bin/python3 "$SRC/tests/python/viewer_browser.py" "$page" --expect slide,heatmap ||
+  fail "the attention viewer does not work in Chromium (above)"
 
 # 2. Every model on 2 ranks.
 for m in mean_pool max_pool clam_sb transmil; do

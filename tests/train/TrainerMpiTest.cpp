@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "distributed/MpiComm.h"
+#include "src/data/ClassOrder.h"
+#include "src/data/PatchFolderExport.h"
 #include "src/train/Trainer.h"
 #include "tests/train/TrainTestUtil.h"
 
@@ -112,24 +114,25 @@ std::function<void(int64_t, int64_t, const wsi::Batch&)> recorder(Seen& out) {
   };
 }
 
-TEST(TrainerMpi, WorldSizeInvarianceWithAugmentation) {
-  // Default augmentation (flips, rot90, colour jitter): W ranks x B/W must see, in global batch
-  // k, exactly the samples one rank sees with B, augmented to the same pixels, and end with the
-  // same weights. The per-sample augmentation seed is (seed, epoch, sample id): no rank or
-  // world size in it.
+/// Default augmentation (flips, rot90, colour jitter): W ranks x B/W must see, in global batch
+/// k, exactly the samples one rank sees with B, augmented to the same pixels, and end with the
+/// same weights. The per-sample augmentation seed is (seed, epoch, sample id): no rank or
+/// world size in it. `tag` names the run folders.
+void expectWorldSizeInvariance(const SplitData& train, const std::vector<std::string>& classes,
+                               const std::string& tag) {
   const auto& d = data();
   const int w = world()->size(), r = world()->rank();
   const std::vector<std::string> common{"train.batch_size=12", "train.max_steps=5",
                                         "train.sync_batchnorm=true", "model.dropout=0"};
-  Settings dc = testutil::smallConfig(d.dir, "aug_dist");
+  Settings dc = testutil::smallConfig(d.dir, tag + "_dist");
   dc = dc.with(common);
-  Trainer dist(dc, world(), d.train, std::nullopt, d.cohort.classes);
+  Trainer dist(dc, world(), train, std::nullopt, classes);
   Seen seen;
   dist.observeBatches(recorder(seen));
   dist.run();
-  Settings lc = testutil::smallConfig(d.dir, mine("aug_ref"));
+  Settings lc = testutil::smallConfig(d.dir, mine(tag + "_ref"));
   lc = lc.with(common);
-  Trainer ref(lc, std::make_shared<LocalComm>(), d.train, std::nullopt, d.cohort.classes);
+  Trainer ref(lc, std::make_shared<LocalComm>(), train, std::nullopt, classes);
   Seen all;
   ref.observeBatches(recorder(all));
   ref.run();
@@ -150,6 +153,31 @@ TEST(TrainerMpi, WorldSizeInvarianceWithAugmentation) {
   std::printf("rank %d: world %d vs 1 after 5 steps with augmentation: weights %.3g, buffers %.3g\n", r, w, wd, bd);
   EXPECT_LT(wd, 1e-6) << where;
   EXPECT_LT(bd, 1e-5) << where;
+}
+
+TEST(TrainerMpi, WorldSizeInvarianceWithAugmentation) {
+  expectWorldSizeInvariance(data().train, data().cohort.classes, "aug");
+}
+
+TEST(TrainerMpi, PatchFoldersWorldSizeInvarianceWithAugmentation) {
+  // The same contract for data.source: patch_folders: the test cohort's patches written as a
+  // patch-folder dataset (12 per slide), read back as one image per sample.
+  const auto& d = data();
+  const std::string pf = d.dir + "/patch_folders";
+  const Settings s = testutil::smallConfig(d.dir, "unused").with({"data.source=patch_folders", "data.patch_folders=" + pf});
+  if (world()->rank() == 0) writePatchFolders(d.cohort, s.tiling, pf, 12);
+  world()->barrier();
+  const wsi::Cohort cohort = readCohort(s.run, s.data);
+  const SplitData train = prepareSplit(s.tiling, cohort, "train", *world());
+  ASSERT_GE(train.samples.size(), 24u);
+  ASSERT_TRUE(train.slideOptions.front().imageFile);
+  // Every rank holds the same samples (image, id, label) in the same order.
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ULL; };
+  for (const auto& r : train.samples) mix(std::hash<std::string>{}(train.paths[r.slide])), mix(r.id), mix(r.label);
+  const at::Tensor all = world()->allGather(at::tensor({static_cast<int64_t>(h >> 1)}, at::kLong));
+  for (int k = 1; k < world()->size(); ++k) EXPECT_TRUE(at::equal(all[k], all[0])) << "rank " << k << " has other samples";
+  expectWorldSizeInvariance(train, cohort.classes, "pf_aug");
 }
 
 TEST(TrainerMpi, MidEpochResumeIsBitIdentical) {

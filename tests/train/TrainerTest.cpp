@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "src/eval/TrainingLog.h"
 #include "src/train/Trainer.h"
 #include "tests/train/TrainTestUtil.h"
 
@@ -124,6 +125,28 @@ TEST(Trainer, EarlyStoppingAndBestCheckpoint) {
     EXPECT_NE(line.find("\"decoded_mb_per_s\""), std::string::npos) << line;
   }
   EXPECT_EQ(lines, 3);
+  // "steps" (report.html's per-step curves): every optimizer step of each epoch, in order; with
+  // equal micro-batches and no class weights their mean loss is the epoch's; lr is the schedule's.
+  const TrainingLog log = readTrainingLog(d.dir + "/early/metrics.jsonl");
+  ASSERT_EQ(log.epochs.size(), 3u);
+  int64_t next = 1;
+  for (const EpochRecord& e : log.epochs) {
+    double sum = 0;
+    int n = 0;
+    for (const StepRecord& s : log.steps)
+      if (s.epoch == e.epoch) {
+        EXPECT_EQ(s.step, next++);
+        EXPECT_GE(s.accuracy, 0);
+        EXPECT_LE(s.accuracy, 1);
+        sum += s.loss, ++n;
+      }
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(next - 1, e.step);
+    EXPECT_NEAR(sum / n, e.loss, 1e-6 * std::max(1.0, e.loss));
+    EXPECT_EQ(e.worldSize, 1);
+    EXPECT_EQ(e.device, "cpu");
+  }
+  EXPECT_DOUBLE_EQ(log.steps.back().lr, log.epochs.back().lr);
   // Resuming an early-stopped run trains nothing more.
   EXPECT_EQ(makeTrainer(c, true)->run().steps, r.steps);
 

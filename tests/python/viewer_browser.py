@@ -1,0 +1,126 @@
+"""Loads a slide viewer page (run_dir/viewer/<slide_id>.html) in headless Chromium and checks that it works offline (tests/e2e/viewer_browser_test.sh).
+
+  viewer_browser.py <page.html> --expect NAME[,NAME...] [--allow-dir DIR] [--screenshot OUT.png] [--timeout S]
+
+Drives Chromium with report_browser.py's Browser (the DevTools protocol over a pipe, standard
+library only). Opens the page from file:// and fails (exit 1, each problem on its own line) on:
+  - a console message of level error or warning, an uncaught exception, a Log entry of level
+    error or warning;
+  - a request that failed, or a request for anything but the page itself, a data: URI or a file
+    under --allow-dir (default: the page's folder; the tiles lie beside the page);
+  - the page not saying within the timeout that every image has loaded the tiles of its view
+    (<body data-viewer="loaded N images">), or saying "failed: ...";
+  - the images that loaded tiles (<body data-tiles="slide:12,heatmap:5">) not being exactly the
+    --expect names, each with at least one tile.
+Writes a screenshot of the window to --screenshot. Exit 0 when all is well; 2 on a usage error or
+when Chromium cannot be started or talked to.
+"""
+import argparse
+import base64
+import json
+import os
+import shutil
+import sys
+import time
+from urllib.parse import unquote
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_browser import Browser, event_problem, open_page  # noqa: E402
+
+PAGE_STATE = r"""JSON.stringify({state: document.body.getAttribute('data-viewer'),
+                                 tiles: document.body.getAttribute('data-tiles') || ''})"""
+
+
+def under(url, folder):
+    """Whether a file:// URL names a file inside `folder`."""
+    if not url.startswith("file://"):
+        return False
+    path = os.path.realpath(unquote(url[len("file://"):].split("?")[0].split("#")[0]))
+    return path.startswith(os.path.realpath(folder) + os.sep)
+
+
+def check(page, expect, allow_dir, screenshot, timeout, binary, width):
+    problems = []
+    url = "file://" + os.path.abspath(page)
+    b = Browser(binary, width)
+    files = {}  # tile folder -> requests
+    try:
+        session, state = open_page(b, url, PAGE_STATE, timeout,
+                                   lambda st: st["state"] and st["state"] != "loading")
+        b.pump(0.5)  # messages logged while the last tiles were drawn
+        r = b.call("Runtime.evaluate", {"expression": PAGE_STATE, "returnByValue": True}, session=session)
+        state = json.loads(r["result"]["value"]) if r.get("result", {}).get("value") else state
+        if not state or not state["state"] or state["state"] == "loading":
+            problems.append("the page did not load its images within %g s (<body data-viewer=%r>)"
+                            % (timeout, state and state["state"]))
+        elif not state["state"].startswith("loaded "):
+            problems.append("viewer: " + state["state"])
+
+        for e in b.events:
+            m, p = e["method"], e.get("params", {})
+            problem = event_problem(e)
+            if problem:
+                problems.append(problem)
+            elif m == "Network.requestWillBeSent":
+                u = p["request"]["url"]
+                if u == url or u.startswith("data:"):
+                    continue
+                if under(u, allow_dir):
+                    folder = os.path.basename(os.path.dirname(os.path.dirname(unquote(u))))
+                    files[folder] = files.get(folder, 0) + 1
+                else:
+                    problems.append("the page asked for %s: only files under %s may be loaded" % (u, allow_dir))
+
+        if state:
+            counts = {}
+            for part in filter(None, state["tiles"].split(",")):
+                name, n = part.rsplit(":", 1)
+                counts[name] = int(n)
+            drawn = sorted(n for n, c in counts.items() if c > 0)
+            if drawn != sorted(expect):
+                problems.append("images with tiles loaded: %s; expected: %s"
+                                % (",".join(drawn) or "none", ",".join(sorted(expect))))
+            print("viewer_browser: %s; tiles %s; file requests: %s" % (
+                state["state"], state["tiles"], ", ".join("%s %d" % kv for kv in sorted(files.items())) or "none"))
+
+        if screenshot and state:
+            shot = b.call("Page.captureScreenshot", {"format": "png"}, session=session, timeout=60)
+            os.makedirs(os.path.dirname(os.path.abspath(screenshot)), exist_ok=True)
+            with open(screenshot, "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
+            print("viewer_browser: screenshot %s" % screenshot)
+    finally:
+        b.close()
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("page")
+    ap.add_argument("--expect", required=True, help="comma-separated image names (slide,heatmap)")
+    ap.add_argument("--allow-dir", help="folder whose files the page may load (default: the page's)")
+    ap.add_argument("--screenshot")
+    ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
+    ap.add_argument("--width", type=int, default=1400)
+    args = ap.parse_args()
+    if not args.chromium:
+        print("viewer_browser: no chromium on PATH (launch/setup.sh installs Debian's chromium)", file=sys.stderr)
+        return 2
+    if not os.path.isfile(args.page):
+        print("viewer_browser: no file " + args.page, file=sys.stderr)
+        return 2
+    allow = args.allow_dir or os.path.dirname(os.path.abspath(args.page))
+    try:
+        problems = check(args.page, [n for n in args.expect.split(",") if n], allow, args.screenshot,
+                         args.timeout, args.chromium, args.width)
+    except (TimeoutError, RuntimeError, OSError) as e:
+        print("viewer_browser: cannot drive Chromium: %s" % e, file=sys.stderr)
+        return 2
+    for p in problems:
+        print("FAIL: " + p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
