@@ -262,7 +262,8 @@ def busy(name):
 def curve(amp):
     rows = [json.loads(l) for l in open(os.path.join(res, "metrics_%s.jsonl" % amp))]
     return {"loss": [r["loss"] for r in rows], "train_accuracy": [r["train"]["accuracy"] for r in rows],
-            "amp": [r.get("amp") for r in rows]}
+            "amp": [r.get("amp") for r in rows],
+            "gpu_busy_pct": [r.get("gpu_busy_pct") for r in rows]}  # the trainer's own NVML figure
 import torch
 r = {"dry_run": dry, "seconds": seconds, "torch": torch.__version__, "cuda": torch.version.cuda,
      "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

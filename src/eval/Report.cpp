@@ -75,6 +75,17 @@ void trainingSection(std::ostream& o, const ReportContent& c, std::vector<ChartS
   if (!last.device.empty()) o << " (" << escapeHtml(last.device) << ")";
   o << ".</p>\n";
   writeChartRow(o, charts, all);
+  if (last.ranks.empty()) return;
+  // The last epoch per rank: a slow or starved rank holds every other one at the all-reduce.
+  o << "<table class=\"num\"><caption>Per rank, epoch " << last.epoch
+    << "</caption>\n<tr><th>rank</th><th>patches/s</th><th>data wait %</th><th>GPU busy %</th></tr>\n";
+  for (size_t r = 0; r < last.ranks.size(); ++r) {
+    const RankRecord& k = last.ranks[r];
+    const std::string busy = report::formatNumber(k.gpuBusyPct, "%.0f");
+    o << "<tr><td>" << r << "</td><td>" << report::formatNumber(k.patchesPerS, "%.1f") << "</td><td>"
+      << report::formatNumber(k.dataWaitPct, "%.1f") << "</td><td>" << (busy.empty() ? "not measured" : busy) << "</td></tr>\n";
+  }
+  o << "</table>\n";
 }
 
 }  // namespace

@@ -208,15 +208,31 @@ std::vector<ChartSpec> trainingCharts(const TrainingLog& log) {
   else
     for (const EpochRecord& e : log.epochs) lr.push_back({e.epoch, e.step, "lr", e.lr, true});
   add(lineChart("lr", "Learning rate", "learning rate", "step", lr, {"lr"}, false, ".3g"));
-  std::vector<Point> speed, wait;
-  for (const EpochRecord& e : log.epochs) {
-    speed.push_back({e.epoch, e.step, "patches/s", e.patchesPerS, true});
-    wait.push_back({e.epoch, e.step, "data wait %", e.dataWaitPct, true});
-  }
-  add(lineChart("throughput", "Training throughput per epoch (all ranks)", "patches / s", "epoch", speed,
-                {"patches/s"}, false, ".1f"));
+  // Throughput, data wait and GPU busy per epoch: the run's figure, and each rank's when there
+  // are several (metrics.jsonl "ranks").
+  size_t ranks = 0;
+  for (const EpochRecord& e : log.epochs) ranks = std::max(ranks, e.ranks.size());
+  auto perRank = [&](const std::string& whole, double EpochRecord::*total, double RankRecord::*own) {
+    std::vector<Point> p;
+    std::vector<std::string> order{whole};
+    for (const EpochRecord& e : log.epochs) p.push_back({e.epoch, e.step, whole, e.*total, true});
+    if (ranks < 2) return std::pair{p, order};
+    for (size_t r = 0; r < ranks; ++r) {
+      order.push_back("rank " + std::to_string(r));
+      for (const EpochRecord& e : log.epochs)
+        if (r < e.ranks.size()) p.push_back({e.epoch, e.step, order.back(), e.ranks[r].*own, true});
+    }
+    return std::pair{p, order};
+  };
+  const auto [speed, speedOrder] = perRank("all ranks", &EpochRecord::patchesPerS, &RankRecord::patchesPerS);
+  add(lineChart("throughput", ranks < 2 ? "Training throughput per epoch" : "Training throughput per epoch (all ranks and each)",
+                "patches / s", "epoch", speed, speedOrder, false, ".1f"));
+  const auto [wait, waitOrder] = perRank("mean over ranks", &EpochRecord::dataWaitPct, &RankRecord::dataWaitPct);
   add(lineChart("data_wait", "Share of step time waiting for data, per epoch", "data wait (%)", "epoch", wait,
-                {"data wait %"}, false, ".1f"));
+                waitOrder, false, ".1f"));
+  const auto [busy, busyOrder] = perRank("mean over ranks", &EpochRecord::gpuBusyPct, &RankRecord::gpuBusyPct);
+  add(lineChart("gpu_busy", "GPU busy (NVML utilization) during the training passes", "GPU busy (%)", "epoch", busy,
+                busyOrder, false, ".0f"));
   return out;
 }
 

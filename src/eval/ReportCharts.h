@@ -36,9 +36,11 @@ struct ScoredSet {
 
 /// Curves of a training log over optimizer steps: "loss" (train per step and per epoch, val per
 /// epoch), "accuracy" (train per step and per epoch; val patches, val slides and val patch AUC per
-/// epoch), "lr" (per step); and per epoch "throughput" (patches/s) and "data_wait" (% of step time
-/// waiting for data). Per-step series need the log's "steps" (else left out); a chart with no
-/// finite value is left out, so an empty log gives none.
+/// epoch), "lr" (per step); and per epoch "throughput" (patches/s), "data_wait" (% of step time
+/// waiting for data) and "gpu_busy" (% of time a kernel ran; only with a GPU), each with one line
+/// per rank besides the run's figure when the log has several ranks. Per-step series need the
+/// log's "steps" (else left out); a chart with no finite value is left out, so an empty log gives
+/// none.
 std::vector<ChartSpec> trainingCharts(const TrainingLog& log);
 
 /// The ROC curves of `sets` (one line each, at most `maxPoints` points: Curves.h thinCurve) with

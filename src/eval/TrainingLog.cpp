@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 
 #include "wsi/Json.h"
@@ -22,28 +23,43 @@ double number(const wsi::JsonValue& v, const std::string& key, const std::string
 /// `a` unless it is NaN, else `b`: train's field names, else those of slidetrain mil's log.
 double either(double a, double b) { return std::isnan(a) ? b : a; }
 
-/// The "steps" columns of a line (step, loss, accuracy, lr: arrays of one length); none when
-/// absent or malformed.
-std::vector<StepRecord> stepsOf(const wsi::JsonValue& v, int64_t epoch) {
-  const wsi::JsonValue* s = v.find("steps");
-  if (!s || !s->isObject()) return {};
-  const wsi::JsonValue *step = s->find("step"), *loss = s->find("loss"), *acc = s->find("accuracy"), *lr = s->find("lr");
-  if (!step || !loss || !acc || !lr || !step->isArray()) return {};
-  const size_t n = step->array.size();
-  for (const wsi::JsonValue* c : {loss, acc, lr})
-    if (!c->isArray() || c->array.size() != n) return {};
-  std::vector<StepRecord> out;
-  for (size_t i = 0; i < n; ++i) {
-    auto value = [&](const wsi::JsonValue* c) { return c->array[i].isNumber() ? c->array[i].number : kNaN; };
-    out.push_back({static_cast<int64_t>(value(step)), epoch, value(loss), value(acc), value(lr)});
+/// The arrays `names` of member object `group` of a line, as numbers (NaN for null), when all
+/// are arrays of one length; none when absent or malformed.
+std::vector<std::vector<double>> columnsOf(const wsi::JsonValue& v, const char* group,
+                                           std::initializer_list<const char*> names) {
+  const wsi::JsonValue* g = v.find(group);
+  if (!g || !g->isObject()) return {};
+  std::vector<std::vector<double>> out;
+  for (const char* name : names) {
+    const wsi::JsonValue* c = g->find(name);
+    if (!c || !c->isArray() || (!out.empty() && c->array.size() != out[0].size())) return {};
+    out.emplace_back();
+    for (const wsi::JsonValue& x : c->array) out.back().push_back(x.isNumber() ? x.number : kNaN);
   }
+  return out;
+}
+
+/// The "steps" columns of a line (step, loss, accuracy, lr).
+std::vector<StepRecord> stepsOf(const wsi::JsonValue& v, int64_t epoch) {
+  const auto c = columnsOf(v, "steps", {"step", "loss", "accuracy", "lr"});
+  std::vector<StepRecord> out;
+  for (size_t i = 0; !c.empty() && i < c[0].size(); ++i)
+    out.push_back({static_cast<int64_t>(c[0][i]), epoch, c[1][i], c[2][i], c[3][i]});
+  return out;
+}
+
+/// The "ranks" columns of a line (patches_per_s, data_wait_pct, gpu_busy_pct).
+std::vector<RankRecord> ranksOf(const wsi::JsonValue& v) {
+  const auto c = columnsOf(v, "ranks", {"patches_per_s", "data_wait_pct", "gpu_busy_pct"});
+  std::vector<RankRecord> out;
+  for (size_t i = 0; !c.empty() && i < c[0].size(); ++i) out.push_back({c[0][i], c[1][i], c[2][i]});
   return out;
 }
 
 }  // namespace
 
 EpochRecord::EpochRecord()
-    : loss(kNaN), accuracy(kNaN), lr(kNaN), seconds(kNaN), patchesPerS(kNaN), dataWaitPct(kNaN),
+    : loss(kNaN), accuracy(kNaN), lr(kNaN), seconds(kNaN), patchesPerS(kNaN), dataWaitPct(kNaN), gpuBusyPct(kNaN),
       valLoss(kNaN), valAccuracy(kNaN), valAuc(kNaN), valSlideAccuracy(kNaN) {}
 
 TrainingLog readTrainingLog(const std::string& path) {
@@ -78,6 +94,8 @@ TrainingLog readTrainingLog(const std::string& path) {
     r.seconds = number(v, "seconds");
     r.patchesPerS = number(v, "patches_per_s");
     r.dataWaitPct = number(v, "data_wait_pct");
+    r.gpuBusyPct = number(v, "gpu_busy_pct");
+    r.ranks = ranksOf(v);
     r.valLoss = number(v, "val_loss");
     r.valAccuracy = either(number(v, "accuracy", "val"), number(v, "val_acc"));
     r.valAuc = either(number(v, "roc_auc", "val"), number(v, "val_auc"));

@@ -8,11 +8,18 @@
 
 namespace slidetrain {
 
+/// One rank's throughput in an epoch (metrics.jsonl "ranks"); NaN where not recorded.
+struct RankRecord {
+  double patchesPerS, dataWaitPct, gpuBusyPct;
+};
+
 /// The fields of one metrics.jsonl line that the report draws; NaN where a line has none (no
 /// val split, an older file).
 struct EpochRecord {
   int64_t epoch = 0, step = 0;
   double loss, accuracy, lr, seconds, patchesPerS, dataWaitPct;
+  double gpuBusyPct;               ///< mean over the ranks that measured it; NaN: no GPU
+  std::vector<RankRecord> ranks;   ///< index = rank; empty in files of earlier versions
   double valLoss, valAccuracy, valAuc, valSlideAccuracy;
   int64_t worldSize = 0;  ///< 0: not recorded (an older file)
   std::string device;

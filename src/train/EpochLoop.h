@@ -3,6 +3,7 @@
 // world size), this rank's slice of each global micro-batch streamed through the patch stream
 // (with seeded augmentation), each micro-batch handed to the TrainStep, progress and telemetry.
 #include <functional>
+#include <limits>
 #include <memory>
 
 #include "src/config/Settings.h"
@@ -31,6 +32,8 @@ struct EpochTally {
   int64_t streamPatches = 0;
   bool reachedEnd = false;  ///< the epoch's last micro-batch was consumed
   int64_t skippedSteps = 0; ///< fp16 steps the loss scaler skipped (inf/NaN gradients)
+  /// The model's GPU busy (%) during the pass (runtime/GpuBusy.h); NaN: no GPU or no NVML.
+  double gpuBusyPct = std::numeric_limits<double>::quiet_NaN();
   /// Per optimizer step of the pass, in order, this rank's [loss sum, weight sum, correct,
   /// samples]: EpochReport all-reduces them with the epoch's numbers (metrics.jsonl "steps").
   std::vector<double> stepSums;

@@ -53,6 +53,41 @@ void writeSteps(wsi::JsonWriter& w, const std::vector<double>& sums, int64_t las
   w.endObject();
 }
 
+/// Each rank's slot of the per-rank block: [patches, seconds, data-wait seconds, GPU busy %
+/// (-1: none)]. Every rank fills its own slot of a zeroed block, so the epoch's sum all-reduce
+/// gathers them.
+constexpr size_t kRankFields = 4;
+
+/// metrics.jsonl's "ranks": per rank (index = rank) its patches, pass seconds, patches/s, data
+/// wait (% of its pass) and GPU busy (% , null without a GPU), as columns; "gpu_busy_pct" the
+/// mean over the ranks that measured one (none: left out). The printed line gets the GPU figure.
+double writeRanks(wsi::JsonWriter& w, const double* block, int world) {
+  std::vector<double> patches, seconds, speed, wait, busy;
+  double busySum = 0;
+  int busyCount = 0;
+  for (int r = 0; r < world; ++r) {
+    const double* f = block + static_cast<size_t>(r) * kRankFields;
+    patches.push_back(f[0]);
+    seconds.push_back(f[1]);
+    speed.push_back(f[0] / std::max(1e-9, f[1]));
+    wait.push_back(100 * f[2] / std::max(1e-9, f[1]));
+    busy.push_back(f[3] < 0 ? std::numeric_limits<double>::quiet_NaN() : f[3]);
+    if (f[3] >= 0) busySum += f[3], ++busyCount;
+  }
+  const double busyMean = busyCount > 0 ? busySum / busyCount : std::numeric_limits<double>::quiet_NaN();
+  if (busyCount > 0) w.key("gpu_busy_pct").value(busyMean);
+  w.key("ranks").beginObject();
+  for (const auto& [name, column] : {std::pair{"patches", &patches}, std::pair{"seconds", &seconds},
+                                     std::pair{"patches_per_s", &speed}, std::pair{"data_wait_pct", &wait},
+                                     std::pair{"gpu_busy_pct", &busy}}) {
+    w.key(name).beginArray();
+    for (double v : *column) w.value(v);  // NaN: null
+    w.endArray();
+  }
+  w.endObject();
+  return busyMean;
+}
+
 }  // namespace
 
 EpochReport::EpochReport(const Settings& s, std::optional<SplitData> val, int numClasses, bool lead)
@@ -78,18 +113,26 @@ EpochOutcome EpochReport::finish(const EpochTally& tally, int64_t epochIndex, co
   // [loss_sum, weight_sum, seen, wait_share, confusion counts...] summed over ranks in one
   // all-reduce on the host plane (host numbers): collective, issued once per epoch on every rank
   // in the same place.
-  // Then the per-step sums of the pass (as many on every rank: all run the same micro-batches).
+  // Then the per-step sums of the pass (as many on every rank: all run the same micro-batches),
+  // then each rank's throughput in its own slot (writeRanks).
   std::vector<double> packed{tally.lossSum, tally.weightSum, static_cast<double>(tally.seen),
                              tally.waitSeconds / std::max(1e-9, tally.seconds)};
   for (int64_t c : tally.cm.counts()) packed.push_back(static_cast<double>(c));
   const size_t stepsAt = packed.size();
   packed.insert(packed.end(), tally.stepSums.begin(), tally.stepSums.end());
+  const size_t ranksAt = packed.size();  // then the per-rank block, one slot per rank
+  packed.resize(ranksAt + kRankFields * static_cast<size_t>(planes.size()), 0.0);
+  double* mine = &packed[ranksAt + kRankFields * static_cast<size_t>(planes.rank())];
+  mine[0] = static_cast<double>(tally.seen);
+  mine[1] = tally.seconds;
+  mine[2] = tally.waitSeconds;
+  mine[3] = std::isnan(tally.gpuBusyPct) ? -1.0 : tally.gpuBusyPct;
   at::Tensor t = at::tensor(packed, at::kDouble);
   planes.host->allReduce(t, dist::ReduceOp::Sum);
   const double* tp = t.data_ptr<double>();
   std::vector<int64_t> counts;
   for (size_t i = 4; i < stepsAt; ++i) counts.push_back(static_cast<int64_t>(std::llround(tp[i])));
-  const std::vector<double> stepSums(tp + stepsAt, tp + t.numel());
+  const std::vector<double> stepSums(tp + stepsAt, tp + ranksAt);
   TrainResult r;
   r.monitor = monitor_;
   r.train = Metrics::compute(ConfusionMatrix::fromCounts(numClasses_, counts));
@@ -131,8 +174,7 @@ EpochOutcome EpochReport::finish(const EpochTally& tally, int64_t epochIndex, co
     if (r.val)
       std::printf("  val_loss %.4f  val_acc %.4f  val_auc %s", r.val->loss, r.val->patch.accuracy,
                   num(r.val->patch.rocAuc < 0 ? NAN : r.val->patch.rocAuc).c_str());
-    std::printf("  %.1fs  %.0f patches/s  data-wait %.1f%%%s%s\n", tally.seconds, patchesPerS,
-                100 * waitShareMean, improved ? "  *best" : "", stop ? "  early stop" : "");
+    std::printf("  %.1fs  %.0f patches/s  data-wait %.1f%%", tally.seconds, patchesPerS, 100 * waitShareMean);
     wsi::JsonStyle style;
     style.significantDigits = 8;
     std::ostringstream j;
@@ -143,6 +185,9 @@ EpochOutcome EpochReport::finish(const EpochTally& tally, int64_t epochIndex, co
     w.key("patches").value(static_cast<int64_t>(seenAll)).key("patches_per_s").value(patchesPerS);
     w.key("data_wait_pct").value(100 * waitShareMean);
     w.key("world_size").value(planes.size()).key("device").value(planes.modelDevice.str());
+    const double busy = writeRanks(w, tp + ranksAt, planes.size());
+    if (!std::isnan(busy)) std::printf("  GPU busy %.0f%%", busy);
+    std::printf("%s%s\n", improved ? "  *best" : "", stop ? "  early stop" : "");
     w.key("stream").beginObject();
     w.key("patches_per_s").value(tally.streamSeconds > 0 ? tally.streamPatches / tally.streamSeconds : 0.0);
     w.key("decoded_mb_per_s").value(tally.streamSeconds > 0 ? tally.decodedMB / tally.streamSeconds : 0.0);

@@ -14,6 +14,7 @@
 #include "src/data/ClassOrder.h"
 #include "src/data/StreamOptions.h"
 #include "src/models/Transfer.h"
+#include "src/runtime/GpuBusy.h"
 #include "src/runtime/Preemption.h"
 #include "src/runtime/Runtime.h"
 #include "src/train/EpochLoop.h"
@@ -42,6 +43,7 @@ struct Trainer::Impl {
   std::unique_ptr<EpochLoop> loop;
   std::unique_ptr<EpochReport> report;
   std::unique_ptr<TrainCheckpoints> checkpoints;
+  std::unique_ptr<GpuBusyMeter> gpuBusy;  ///< a CUDA model's device, sampled during each pass
   int64_t crashAfterStep = -1;
 
   /// After each optimizer step of a pass: the crash hook, the run's end, mid-epoch checkpoints
@@ -101,6 +103,11 @@ Trainer::Trainer(const Settings& cfg, dist::Planes planes, SplitData train,
   wsi::StreamOptions so = rankStreamOptions(cfg, device.is_cuda());
   so.pixelAllocator = pixelAllocatorFor(device);  // pinned batches for a GPU
   s.loop = std::make_unique<EpochLoop>(cfg, std::move(train), loss, s.plan, rank, world, so, s.lead);
+  if (device.is_cuda()) {
+    s.gpuBusy = std::make_unique<GpuBusyMeter>(device.has_index() ? device.index() : 0);
+    if (!s.gpuBusy->available())
+      std::fprintf(stderr, "rank %d: GPU busy is not measured: %s\n", rank, s.gpuBusy->why().c_str());
+  }
 
   if (!from.empty()) {
     try {
@@ -185,7 +192,10 @@ TrainResult Trainer::run() {
       s.step->rebuildOptimizer();
       if (s.lead) std::printf("epoch %lld: all layers trainable now\n", static_cast<long long>(epochIndex + 1));
     }
-    if (!s.loop->run(*s.step, s.state, tally, [&s](bool epochDone) { return s.afterStep(epochDone); })) {
+    if (s.gpuBusy) s.gpuBusy->restart();
+    const bool passed = s.loop->run(*s.step, s.state, tally, [&s](bool epochDone) { return s.afterStep(epochDone); });
+    if (s.gpuBusy) tally.gpuBusyPct = s.gpuBusy->windowMeanPct();
+    if (!passed) {
       // crash hook (as if killed) or preempted
       result.preempted = s.checkpoints->preemptSignal() != 0;
       result.steps = s.state.step;

@@ -160,6 +160,77 @@ TEST(ReportCharts, TrainingChartsFollowWhatTheLogHolds) {
   EXPECT_EQ(lr.find("layer")->array.size(), 1u);  // per step only: no dots (an empty layer warns)
 }
 
+TEST(TrainingLog, ReadsEachRanksThroughput) {
+  const std::string dir = tempDir("ranks");
+  std::ofstream(dir + "/metrics.jsonl")
+      << R"({"epoch": 1, "step": 2, "patches_per_s": 30, "data_wait_pct": 4, "gpu_busy_pct": 80,)"
+         R"( "ranks": {"patches": [10, 20], "seconds": [1, 1], "patches_per_s": [10, 20],)"
+         R"( "data_wait_pct": [7, 1], "gpu_busy_pct": [90, 70]}})" "\n"
+      << R"({"epoch": 2, "step": 4, "ranks": {"patches_per_s": [10], "data_wait_pct": [5], "gpu_busy_pct": [null]}})" "\n"
+      << R"({"epoch": 3, "step": 6, "ranks": {"patches_per_s": [10, 2], "data_wait_pct": [5]}})" "\n";
+  const TrainingLog log = readTrainingLog(dir + "/metrics.jsonl");
+  ASSERT_EQ(log.epochs.size(), 3u);
+  EXPECT_DOUBLE_EQ(log.epochs[0].gpuBusyPct, 80);
+  ASSERT_EQ(log.epochs[0].ranks.size(), 2u);
+  EXPECT_DOUBLE_EQ(log.epochs[0].ranks[1].patchesPerS, 20);
+  EXPECT_DOUBLE_EQ(log.epochs[0].ranks[0].dataWaitPct, 7);
+  EXPECT_DOUBLE_EQ(log.epochs[0].ranks[1].gpuBusyPct, 70);
+  ASSERT_EQ(log.epochs[1].ranks.size(), 1u);  // a CPU run: no GPU figure
+  EXPECT_TRUE(std::isnan(log.epochs[1].ranks[0].gpuBusyPct));
+  EXPECT_TRUE(std::isnan(log.epochs[1].gpuBusyPct));
+  EXPECT_TRUE(log.epochs[2].ranks.empty());  // columns of different lengths: left out
+}
+
+TEST(ReportCharts, ThroughputChartsHaveALinePerRankAndGpuBusyOnlyWithAGpu) {
+  TrainingLog log;
+  for (int64_t epoch = 1; epoch <= 2; ++epoch) {
+    EpochRecord e;
+    e.epoch = epoch, e.step = 2 * epoch, e.loss = 0.5, e.patchesPerS = 30, e.dataWaitPct = 4;
+    e.ranks = {{10, 7, std::nan("")}, {20, 1, std::nan("")}};
+    log.epochs.push_back(e);
+  }
+  auto chart = [&](const std::string& name) {
+    for (const ChartSpec& c : trainingCharts(log))
+      if (c.name == name) return wsi::parseJson(c.spec, name);
+    return wsi::JsonValue{};
+  };
+  auto series = [&](const std::string& name) {
+    std::vector<std::string> out;
+    const wsi::JsonValue spec = chart(name);
+    if (!spec.isObject()) return out;
+    for (const wsi::JsonValue& v : values(spec)) out.push_back(v.find("series")->string);
+    return out;
+  };
+  EXPECT_EQ(series("throughput"), (std::vector<std::string>{"all ranks", "all ranks", "rank 0", "rank 0",
+                                                            "rank 1", "rank 1"}));
+  EXPECT_DOUBLE_EQ(values(chart("throughput"))[5].find("value")->number, 20);
+  EXPECT_EQ(series("data_wait")[0], "mean over ranks");
+  EXPECT_DOUBLE_EQ(values(chart("data_wait"))[2].find("value")->number, 7);
+  EXPECT_FALSE(chart("gpu_busy").isObject());  // no GPU figure anywhere: no chart
+  log.epochs[1].gpuBusyPct = 85;
+  log.epochs[1].ranks[0].gpuBusyPct = 90, log.epochs[1].ranks[1].gpuBusyPct = 80;
+  EXPECT_EQ(series("gpu_busy"), (std::vector<std::string>{"mean over ranks", "rank 0", "rank 1"}));
+  // One rank: the run's line only.
+  for (EpochRecord& e : log.epochs) e.ranks.resize(1);
+  EXPECT_EQ(series("throughput"), (std::vector<std::string>{"all ranks", "all ranks"}));
+}
+
+TEST(ReportHtml, TrainingSectionHasAPerRankTable) {
+  const std::string dir = tempDir("rank_table");
+  ReportContent c;
+  c.title = "run";
+  c.training.found = true;
+  EpochRecord e;
+  e.epoch = 3, e.step = 6, e.loss = 0.5, e.patchesPerS = 30, e.dataWaitPct = 4, e.worldSize = 2;
+  e.ranks = {{10.25, 7.5, 91}, {20, 1, std::nan("")}};
+  c.training.epochs = {e};
+  writeReportHtml(dir + "/report.html", c);
+  const std::string html = readFile(dir + "/report.html");
+  EXPECT_NE(html.find("<caption>Per rank, epoch 3</caption>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>0</td><td>10.2</td><td>7.5</td><td>91</td></tr>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>1</td><td>20.0</td><td>1.0</td><td>not measured</td></tr>"), std::string::npos);
+}
+
 TEST(ReportHtml, Base64AndEscapes) {
   // RFC 4648 section 10.
   const std::vector<std::pair<std::string, std::string>> cases = {

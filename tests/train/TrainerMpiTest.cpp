@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include "src/data/PatchFolderExport.h"
 #include "src/train/Trainer.h"
 #include "tests/train/TrainTestUtil.h"
+#include "wsi/Json.h"
 
 namespace slidetrain {
 namespace {
@@ -199,6 +201,42 @@ TEST(TrainerMpi, MidEpochResumeIsBitIdentical) {
   EXPECT_EQ(resumed.run().steps, 12);
   EXPECT_TRUE(testutil::sameState(full.model(), resumed.model()))
       << "max difference " << testutil::maxStateDiff(full.model(), resumed.model());
+}
+
+TEST(TrainerMpi, EveryRankReportsItsOwnThroughput) {
+  // metrics.jsonl "ranks": each rank puts its figures in its own slot of the epoch's all-reduce,
+  // so rank 0's line holds every rank's patches, patches/s and data wait (and no GPU figure here).
+  const auto& d = data();
+  const int w = world()->size();
+  Settings c = testutil::smallConfig(d.dir, "ranks");
+  c = c.with({"train.batch_size=" + std::to_string(4 * w), "train.epochs=2"});
+  Trainer t(c, world(), d.train, std::nullopt, d.cohort.classes);
+  t.run();
+  world()->barrier();
+  if (world()->rank() != 0) return;
+  std::ifstream in(d.dir + "/ranks/metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    const wsi::JsonValue v = wsi::parseJson(line, "metrics.jsonl");
+    const wsi::JsonValue* ranks = v.find("ranks");
+    ASSERT_TRUE(ranks && ranks->isObject()) << line;
+    const auto& patches = ranks->find("patches")->array;
+    ASSERT_EQ(patches.size(), static_cast<size_t>(w)) << line;
+    double sum = 0;
+    for (int r = 0; r < w; ++r) {
+      EXPECT_GT(patches[r].number, 0) << "rank " << r << ": " << line;
+      sum += patches[r].number;
+      EXPECT_GT(ranks->find("patches_per_s")->array[r].number, 0) << line;
+      EXPECT_GT(ranks->find("seconds")->array[r].number, 0) << line;
+      const double wait = ranks->find("data_wait_pct")->array[r].number;
+      EXPECT_GE(wait, 0) << line;
+      EXPECT_LE(wait, 100) << line;
+      EXPECT_EQ(ranks->find("gpu_busy_pct")->array[r].type, wsi::JsonValue::Type::Null) << line;
+    }
+    EXPECT_DOUBLE_EQ(sum, v.find("patches")->number) << "the ranks' patches add up to the epoch's";
+    EXPECT_EQ(v.find("gpu_busy_pct"), nullptr) << "no GPU, no figure";
+  }
+  EXPECT_EQ(lines, 2);
 }
 
 TEST(TrainerMpi, Cleanup) {
