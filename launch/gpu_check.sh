@@ -323,8 +323,12 @@ dry_run() {
   mkdir -p "$r/gpucheck/src" "$r/gpucheck/out"
   mount --bind "$ROOT" "$r/gpucheck/src"; MOUNTS+=("$r/gpucheck/src")
   mount --bind "$out" "$r/gpucheck/out"; MOUNTS+=("$r/gpucheck/out")
+  source "$ROOT/launch/onednn_guard.sh"
+  local onednn
+  onednn="$(onednn_guard "$r")" || die "oneDNN fails in $r (above)"
+  [[ -z "$onednn" ]] || say "this CPU makes trixie's oneDNN 3.6 divide by zero (launch/onednn_guard.sh): $onednn"
   say "dry run inside $r (CPU, small sizes)"
-  chroot "$r" env -u LD_LIBRARY_PATH SLIDETRAIN_GPU_CARRY=/gpucheck/src/.gpu_carry \
+  chroot "$r" env -u LD_LIBRARY_PATH SLIDETRAIN_GPU_CARRY=/gpucheck/src/.gpu_carry $onednn \
     bash /gpucheck/src/launch/gpu_check.sh --inside-dry-run /gpucheck/out
 }
 

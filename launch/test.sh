@@ -4,6 +4,7 @@
 #
 #   launch/test.sh [CTEST ARGS]   the CI suite: every test except those labelled `long`
 #   launch/test.sh --all          the CI suite + `long` tests + the sanitizer and fuzz builds
+#                                 + launch/compat.sh (CPU libtorch 2.6, no NCCL; as root)
 #   launch/test.sh --sanitize     AddressSanitizer + UBSan build of wsi/ and distributed/ suites
 #   launch/test.sh --fuzz [SECS]  libFuzzer build (clang), each target run SECS seconds
 # Extra arguments go to ctest (e.g. -R SyncBatchNorm).
@@ -20,6 +21,7 @@ case "${1:-}" in
     for extra in sanitize fuzz; do
       if [[ -x "$ROOT/launch/$extra.sh" ]]; then "$ROOT/launch/$extra.sh"; fi
     done
+    if [[ $(id -u) -eq 0 ]]; then "$ROOT/launch/compat.sh"; else echo "test.sh --all: launch/compat.sh needs root, not run"; fi
     exit 0 ;;
 esac
 "$ROOT/launch/setup.sh"
