@@ -11,9 +11,8 @@ set -euo pipefail
 BIN="$1"; SRC="$2"
 W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v chromium > /dev/null || fail "no chromium on PATH: launch/setup.sh installs it (Debian package chromium)"
-OUT="$(cd "$(dirname "$BIN")" && pwd)/Testing/compare"
-rm -rf "$OUT"; mkdir -p "$OUT"
+source "$SRC/tests/e2e/lib.sh"
+OUT="$(browser_test_dir compare)"
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       synth.num_slides=8 synth.width=1024 synth.height=768 synth.test_fraction=0 synth.val_fraction=0.25
       train.epochs=2 train.batch_size=16 tiling.level=0 tiling.patch_size=64 data.max_patches_per_slide=24

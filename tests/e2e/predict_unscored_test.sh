@@ -8,6 +8,7 @@ set -euo pipefail
 BIN="$1"; SRC="$2"
 W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$SRC/tests/e2e/lib.sh"
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       "run_dir=$W/run" synth.num_slides=4 synth.width=1536 synth.height=1024 synth.test_fraction=0.5
       synth.val_fraction=0
@@ -15,9 +16,7 @@ ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" 
       on_bad_slide=skip)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 # A white slide (a tiled pyramidal TIFF, as a scanner writes): tissue detection finds nothing.
-vips black "$W/black.v" 1536 1024 --bands 3
-vips linear "$W/black.v" "$W/white.v" 1 255 --uchar
-vips tiffsave "$W/white.v" "$W/c/blank.tif" --tile --pyramid --compression jpeg --tile-width 256 --tile-height 256
+write_blank_slide "$W/c/blank.tif" 1536 1024
 echo "blank,$W/c/blank.tif,tumor,test" >> "$W/c/cohort.csv"
 "$BIN" train "${ARGS[@]}" > "$W/train.log" 2>&1 || { cat "$W/train.log"; fail "train"; }
 "$BIN" predict "${ARGS[@]}" > "$W/predict.log" 2>&1 || { cat "$W/predict.log"; fail "predict"; }

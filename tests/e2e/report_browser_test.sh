@@ -11,18 +11,15 @@ set -euo pipefail
 BIN="$1"; SRC="$2"
 W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v chromium > /dev/null || fail "no chromium on PATH: launch/setup.sh installs it (Debian package chromium)"
-OUT="$(cd "$(dirname "$BIN")" && pwd)/Testing/report_browser"
-mkdir -p "$OUT"
+source "$SRC/tests/e2e/lib.sh"
+OUT="$(browser_test_dir report_browser)"
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       "run_dir=$W/run" synth.num_slides=8 synth.width=1536 synth.height=1024 synth.test_fraction=0.25
       synth.val_fraction=0.25 train.epochs=2 train.batch_size=16 tiling.level=0 tiling.patch_size=64
       data.max_patches_per_slide=48 train.threads=2 predict.exports=false on_bad_slide=skip)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 # A white slide: tissue detection finds nothing, so it gets no score (the report's QC section).
-vips black "$W/black.v" 1024 768 --bands 3
-vips linear "$W/black.v" "$W/white.v" 1 255 --uchar
-vips tiffsave "$W/white.v" "$W/c/blank.tif" --tile --pyramid --compression jpeg --tile-width 256 --tile-height 256
+write_blank_slide "$W/c/blank.tif" 1024 768
 echo "blank,$W/c/blank.tif,tumor,test" >> "$W/c/cohort.csv"
 "$BIN" train "${ARGS[@]}" > "$W/train.log" 2>&1 || { cat "$W/train.log"; fail "train"; }
 "$BIN" predict "${ARGS[@]}" > "$W/predict.log" 2>&1 || { cat "$W/predict.log"; fail "predict"; }
@@ -43,28 +40,12 @@ echo "browser check of the report: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 echo "kept: $OUT/report.html and $OUT/report.png"
 
 # The checker must fail on broken pages (exit 1, saying why).
-mutate() {  # mutate NAME PYTHON-EXPRESSION-OF-s: writes $W/NAME.html
-  python3 - "$REPORT" "$W/$1.html" "$2" <<'PY'
-import sys
-s = open(sys.argv[1]).read()
-t = eval(sys.argv[3])
-assert t != s, "the mutation changed nothing"
-open(sys.argv[2], "w").write(t)
-PY
-}
-expect_failure() {  # expect_failure NAME REGEX
-  if "${CHECK[@]}" "$W/$1.html" --expect "$EXPECT" --timeout 10 > "$W/$1.log" 2>&1; then
-    cat "$W/$1.log"; fail "the checker passed a page with $1"
-  fi
-  grep -qE "$2" "$W/$1.log" || { cat "$W/$1.log"; fail "the checker failed on $1 without saying '$2'"; }
-  echo "broken page ($1) fails as it should: $(grep -m1 -E "$2" "$W/$1.log")"
-}
-mutate no_vega_embed 's[:s.index("<script data-library=\"vega-embed.min.js\">")] + s[s.index("</script>", s.index("<script data-library=\"vega-embed.min.js\">")) + 9:]'
-expect_failure no_vega_embed "console error: .*vegaEmbed is not defined"
-mutate bad_spec 's.replace("\"type\":\"line\"", "\"type\":\"lyne\"", 1)'
-expect_failure bad_spec "charts: [0-9]+ drawn, 1 failed"
-mutate missing_image 's.replace("<h2 id=\"qc\">", "<img src=\"heatmaps/none.png\"><h2 id=\"qc\">", 1)'
-expect_failure missing_image "request failed: net::ERR_FILE_NOT_FOUND"
-mutate network_script 's.replace("</title>", "</title><script src=\"https://cdn.invalid/vega.js\"></script>", 1)'
-expect_failure network_script "the page asked for https://cdn.invalid/vega.js"
+mutate "$REPORT" "$W" no_vega_embed 's[:s.index("<script data-library=\"vega-embed.min.js\">")] + s[s.index("</script>", s.index("<script data-library=\"vega-embed.min.js\">")) + 9:]'
+expect_failure "$W" no_vega_embed "console error: .*vegaEmbed is not defined" --expect "$EXPECT"
+mutate "$REPORT" "$W" bad_spec 's.replace("\"type\":\"line\"", "\"type\":\"lyne\"", 1)'
+expect_failure "$W" bad_spec "charts: [0-9]+ drawn, 1 failed" --expect "$EXPECT"
+mutate "$REPORT" "$W" missing_image 's.replace("<h2 id=\"qc\">", "<img src=\"heatmaps/none.png\"><h2 id=\"qc\">", 1)'
+expect_failure "$W" missing_image "request failed: net::ERR_FILE_NOT_FOUND" --expect "$EXPECT"
+mutate "$REPORT" "$W" network_script 's.replace("</title>", "</title><script src=\"https://cdn.invalid/vega.js\"></script>", 1)'
+expect_failure "$W" network_script "the page asked for https://cdn.invalid/vega.js" --expect "$EXPECT"
 echo "report.html in Chromium OK"

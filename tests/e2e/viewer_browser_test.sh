@@ -13,18 +13,15 @@ set -euo pipefail
 BIN="$1"; SRC="$2"
 W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v chromium > /dev/null || fail "no chromium on PATH: launch/setup.sh installs it (Debian package chromium)"
-OUT="$(cd "$(dirname "$BIN")" && pwd)/Testing/viewer"
-mkdir -p "$OUT"
+source "$SRC/tests/e2e/lib.sh"
+OUT="$(browser_test_dir viewer)"
 ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" "cache_dir=$W/cache"
       "run_dir=$W/run" synth.num_slides=6 synth.width=1536 synth.height=1024 synth.test_fraction=0.34
       train.epochs=1 train.batch_size=16 tiling.level=0 tiling.patch_size=64
       data.max_patches_per_slide=32 train.threads=2 predict.exports=false on_bad_slide=skip
       predict.viewer=true predict.viewer_max_side=1024)
 "$BIN" synth "${ARGS[@]}" > /dev/null
-vips black "$W/black.v" 1024 768 --bands 3
-vips linear "$W/black.v" "$W/white.v" 1 255 --uchar
-vips tiffsave "$W/white.v" "$W/c/blank.tif" --tile --pyramid --compression jpeg --tile-width 256 --tile-height 256
+write_blank_slide "$W/c/blank.tif" 1024 768
 echo "blank,$W/c/blank.tif,tumor,test" >> "$W/c/cohort.csv"
 "$BIN" train "${ARGS[@]}" > "$W/train.log" 2>&1 || { cat "$W/train.log"; fail "train"; }
 "$BIN" predict "${ARGS[@]}" > "$W/predict.log" 2>&1 || { cat "$W/predict.log"; fail "predict"; }
@@ -52,31 +49,14 @@ echo "kept: $OUT/viewer.png and $OUT/viewer.html"
 
 # The checker must fail on broken pages (exit 1, saying why). The copies lie beside the original,
 # so that their tiles are where the page looks for them.
-mutate() {  # mutate NAME PYTHON-EXPRESSION-OF-s: writes $V/NAME.html
-  python3 - "$PAGE" "$V/$1.html" "$2" <<'PY'
-import sys
-s = open(sys.argv[1]).read()
-t = eval(sys.argv[3])
-assert t != s, "the mutation changed nothing"
-open(sys.argv[2], "w").write(t)
-PY
-}
-expect_failure() {  # expect_failure NAME REGEX [checker args]
-  local name="$1" regex="$2"; shift 2
-  if "${CHECK[@]}" "$V/$name.html" --timeout 10 "$@" > "$W/$name.log" 2>&1; then
-    cat "$W/$name.log"; fail "the checker passed a page with $name"
-  fi
-  grep -qE "$regex" "$W/$name.log" || { cat "$W/$name.log"; fail "the checker failed on $name without saying '$regex'"; }
-  echo "broken page ($name) fails as it should: $(grep -m1 -E "$regex" "$W/$name.log")"
-}
-mutate wrong_tile_url "s.replace('\"url\":\"${SLIDE}_heatmap_files/\"', '\"url\":\"${SLIDE}_heatmap_filez/\"', 1)"
-expect_failure wrong_tile_url "request failed: net::ERR_FILE_NOT_FOUND" --expect slide,heatmap
-mutate no_overlay "s[:s.index('\"overlays\":[')] + '\"overlays\":[]}' + s[s.index('</script>', s.index('\"overlays\":[')):]"
-expect_failure no_overlay "images with tiles loaded: slide; expected: heatmap,slide" --expect slide,heatmap
-mutate outside_file "s.replace('<div id=\"viewer\">', '<img src=\"../heatmaps/${SLIDE}.png\" width=\"1\"><div id=\"viewer\">', 1)"
-expect_failure outside_file "the page asked for file://.*/heatmaps/${SLIDE}.png: only files under" --expect slide,heatmap
-mutate webgl_drawer "s.replace(\"drawer: 'canvas'\", \"drawer: 'webgl'\", 1)"
-expect_failure webgl_drawer "WebGL cannot be used to draw this TiledImage because it has tainted data" --expect slide,heatmap
-mutate network_script "s.replace('</title>', '</title><script src=\"https://cdn.invalid/osd.js\"></script>', 1)"
-expect_failure network_script "the page asked for https://cdn.invalid/osd.js" --expect slide,heatmap
+mutate "$PAGE" "$V" wrong_tile_url "s.replace('\"url\":\"${SLIDE}_heatmap_files/\"', '\"url\":\"${SLIDE}_heatmap_filez/\"', 1)"
+expect_failure "$V" wrong_tile_url "request failed: net::ERR_FILE_NOT_FOUND" --expect slide,heatmap
+mutate "$PAGE" "$V" no_overlay "s[:s.index('\"overlays\":[')] + '\"overlays\":[]}' + s[s.index('</script>', s.index('\"overlays\":[')):]"
+expect_failure "$V" no_overlay "images with tiles loaded: slide; expected: heatmap,slide" --expect slide,heatmap
+mutate "$PAGE" "$V" outside_file "s.replace('<div id=\"viewer\">', '<img src=\"../heatmaps/${SLIDE}.png\" width=\"1\"><div id=\"viewer\">', 1)"
+expect_failure "$V" outside_file "the page asked for file://.*/heatmaps/${SLIDE}.png: only files under" --expect slide,heatmap
+mutate "$PAGE" "$V" webgl_drawer "s.replace(\"drawer: 'canvas'\", \"drawer: 'webgl'\", 1)"
+expect_failure "$V" webgl_drawer "WebGL cannot be used to draw this TiledImage because it has tainted data" --expect slide,heatmap
+mutate "$PAGE" "$V" network_script "s.replace('</title>', '</title><script src=\"https://cdn.invalid/osd.js\"></script>', 1)"
+expect_failure "$V" network_script "the page asked for https://cdn.invalid/osd.js" --expect slide,heatmap
 echo "viewer in Chromium OK"

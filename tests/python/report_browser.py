@@ -221,30 +221,43 @@ def check(report, expect, screenshot, timeout, binary, width):
     return problems
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("report")
-    ap.add_argument("--expect", required=True, help="comma-separated chart names (element ids chart-<name>)")
+def checker_args(description, page_help, expect_help):
+    """The command line the page checkers share (report_browser.py, viewer_browser.py)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("page", help=page_help)
+    ap.add_argument("--expect", required=True, help=expect_help)
     ap.add_argument("--screenshot")
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
     ap.add_argument("--width", type=int, default=1400)
-    args = ap.parse_args()
+    return ap
+
+
+def run_checker(tag, args, run):
+    """Checks the usage, calls run() (which returns the page's problems) and prints them.
+    Exit status: 0 all well, 1 problems, 2 usage error or Chromium not started or not answering."""
     if not args.chromium:
-        print("report_browser: no chromium on PATH (launch/setup.sh installs Debian's chromium)", file=sys.stderr)
+        print(tag + ": no chromium on PATH (launch/setup.sh installs Debian's chromium)", file=sys.stderr)
         return 2
-    if not os.path.isfile(args.report):
-        print("report_browser: no file " + args.report, file=sys.stderr)
+    if not os.path.isfile(args.page):
+        print(tag + ": no file " + args.page, file=sys.stderr)
         return 2
     try:
-        problems = check(args.report, [n for n in args.expect.split(",") if n], args.screenshot, args.timeout,
-                         args.chromium, args.width)
+        problems = run()
     except (TimeoutError, RuntimeError, OSError) as e:
-        print("report_browser: cannot drive Chromium: %s" % e, file=sys.stderr)
+        print("%s: cannot drive Chromium: %s" % (tag, e), file=sys.stderr)
         return 2
     for p in problems:
         print("FAIL: " + p, file=sys.stderr)
     return 1 if problems else 0
+
+
+def main():
+    args = checker_args(__doc__.splitlines()[0], "report.html or compare.html",
+                        "comma-separated chart names (element ids chart-<name>)").parse_args()
+    return run_checker("report_browser", args, lambda: check(
+        args.page, [n for n in args.expect.split(",") if n], args.screenshot, args.timeout,
+        args.chromium, args.width))
 
 
 if __name__ == "__main__":

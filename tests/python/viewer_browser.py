@@ -15,17 +15,14 @@ library only). Opens the page from file:// and fails (exit 1, each problem on it
 Writes a screenshot of the window to --screenshot. Exit 0 when all is well; 2 on a usage error or
 when Chromium cannot be started or talked to.
 """
-import argparse
 import base64
 import json
 import os
-import shutil
 import sys
-import time
 from urllib.parse import unquote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_browser import Browser, event_problem, open_page  # noqa: E402
+from report_browser import Browser, checker_args, event_problem, open_page, run_checker  # noqa: E402
 
 PAGE_STATE = r"""JSON.stringify({state: document.body.getAttribute('data-viewer'),
                                  tiles: document.body.getAttribute('data-tiles') || ''})"""
@@ -95,31 +92,13 @@ def check(page, expect, allow_dir, screenshot, timeout, binary, width):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("page")
-    ap.add_argument("--expect", required=True, help="comma-separated image names (slide,heatmap)")
+    ap = checker_args(__doc__.splitlines()[0], "a viewer page", "comma-separated image names (slide,heatmap)")
     ap.add_argument("--allow-dir", help="folder whose files the page may load (default: the page's)")
-    ap.add_argument("--screenshot")
-    ap.add_argument("--timeout", type=float, default=30)
-    ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
-    ap.add_argument("--width", type=int, default=1400)
     args = ap.parse_args()
-    if not args.chromium:
-        print("viewer_browser: no chromium on PATH (launch/setup.sh installs Debian's chromium)", file=sys.stderr)
-        return 2
-    if not os.path.isfile(args.page):
-        print("viewer_browser: no file " + args.page, file=sys.stderr)
-        return 2
     allow = args.allow_dir or os.path.dirname(os.path.abspath(args.page))
-    try:
-        problems = check(args.page, [n for n in args.expect.split(",") if n], allow, args.screenshot,
-                         args.timeout, args.chromium, args.width)
-    except (TimeoutError, RuntimeError, OSError) as e:
-        print("viewer_browser: cannot drive Chromium: %s" % e, file=sys.stderr)
-        return 2
-    for p in problems:
-        print("FAIL: " + p, file=sys.stderr)
-    return 1 if problems else 0
+    return run_checker("viewer_browser", args, lambda: check(
+        args.page, [n for n in args.expect.split(",") if n], allow, args.screenshot, args.timeout,
+        args.chromium, args.width))
 
 
 if __name__ == "__main__":
