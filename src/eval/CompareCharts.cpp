@@ -10,6 +10,7 @@ namespace slidetrain {
 namespace {
 
 using chart::field;
+using chart::tooltip;
 
 /// "color": group, in the groups' order (so every chart gives a group the same colour).
 void groupColour(wsi::JsonWriter& w, const std::vector<CompareGroup>& groups, bool legend) {
@@ -77,16 +78,11 @@ ChartSpec compareCurveChart(const std::string& name, const std::vector<CompareGr
   w.key("detail");
   field(w, "run", "nominal", "");
   w.endObject();
-  w.key("tooltip").beginArray();
-  field(w, "run", "nominal", "run");
-  w.endObject();
-  field(w, "series", "nominal", "");
-  w.endObject();
-  field(w, "epoch", "quantitative", "");
-  w.endObject();
-  field(w, "value", "quantitative", yTitle);
-  w.key("format").value(".4f").endObject();
-  w.endArray().endObject().endObject();
+  tooltip(w, {{"run", "nominal", "run", ""},
+               {"series", "nominal", "", ""},
+               {"epoch", "quantitative", "", ""},
+               {"value", "quantitative", yTitle, ".4f"}});
+  w.endObject().endObject();
   return drawn > 0 ? ChartSpec{name, o.str()} : ChartSpec{};
 }
 
@@ -119,14 +115,9 @@ ChartSpec compareBoxplot(const std::string& name, const std::vector<CompareGroup
       .key("opacity").value(0.5).endObject().endObject();
   w.beginObject().key("mark").beginObject().key("type").value("point").key("filled").value(true)
       .key("size").value(40).endObject();
-  w.key("encoding").beginObject().key("tooltip").beginArray();
-  field(w, "group", "nominal", "");
-  w.endObject();
-  field(w, "run", "nominal", "");
-  w.endObject();
-  field(w, "value", "quantitative", metric);
-  w.key("format").value(".4f").endObject();
-  w.endArray().endObject().endObject();
+  w.key("encoding").beginObject();
+  tooltip(w, {{"group", "nominal", "", ""}, {"run", "nominal", "", ""}, {"value", "quantitative", metric, ".4f"}});
+  w.endObject().endObject();
   w.endArray().endObject();
   return {name, o.str()};
 }

@@ -17,6 +17,7 @@ namespace {
 using chart::field;
 using chart::kHeight;
 using chart::kWidth;
+using chart::tooltip;
 constexpr auto chartStyle = chart::style;
 
 std::string fixed2(double v) {
@@ -76,16 +77,11 @@ ChartSpec lineChart(const std::string& name, const std::string& title, const std
   w.endArray();
   if (order.size() == 1) w.key("legend").value(nullptr);  // the title says what the line is
   w.endObject();
-  w.key("tooltip").beginArray();
-  field(w, "epoch", "quantitative", "");
+  tooltip(w, {{"epoch", "quantitative", "", ""},
+               {"step", "quantitative", "optimizer step", ""},
+               {"series", "nominal", "", ""},
+               {"value", "quantitative", yTitle, format}});
   w.endObject();
-  field(w, "step", "quantitative", "optimizer step");
-  w.endObject();
-  field(w, "series", "nominal", "");
-  w.endObject();
-  field(w, "value", "quantitative", yTitle);
-  w.key("format").value(format).endObject();
-  w.endArray().endObject();
   w.key("layer").beginArray();
   w.beginObject().key("mark").beginObject().key("type").value("line").key("strokeWidth").value(1.5).endObject().endObject();
   if (dots) {  // a layer without data would make Vega warn of an infinite extent
@@ -133,16 +129,11 @@ ChartSpec curveChart(const std::string& name, const std::string& title, const st
   w.key("order");  // the curve's own order: vertical steps must not be re-sorted by x
   field(w, "i", "quantitative", "");
   w.endObject();
-  w.key("tooltip").beginArray();
-  field(w, "series", "nominal", "");
-  w.endObject();
-  field(w, "x", "quantitative", xTitle);
-  w.key("format").value(".3f").endObject();
-  field(w, "y", "quantitative", yTitle);
-  w.key("format").value(".3f").endObject();
-  field(w, "threshold", "quantitative", "score threshold");
-  w.key("format").value(".4f").endObject();
-  w.endArray().endObject().endObject();
+  tooltip(w, {{"series", "nominal", "", ""},
+               {"x", "quantitative", xTitle, ".3f"},
+               {"y", "quantitative", yTitle, ".3f"},
+               {"threshold", "quantitative", "score threshold", ".4f"}});
+  w.endObject().endObject();
   w.endArray().endObject();
   return {name, o.str()};
 }
@@ -160,6 +151,16 @@ wsi::JsonStyle style() {
 void field(wsi::JsonWriter& w, const std::string& f, const std::string& type, const std::string& title) {
   w.beginObject().key("field").value(f).key("type").value(type);
   if (!title.empty()) w.key("title").value(title);
+}
+
+void tooltip(wsi::JsonWriter& w, const std::vector<TooltipField>& fields) {
+  w.key("tooltip").beginArray();
+  for (const TooltipField& f : fields) {
+    field(w, f.field, f.type, f.title);
+    if (!f.format.empty()) w.key("format").value(f.format);
+    w.endObject();
+  }
+  w.endArray();
 }
 
 }  // namespace chart
@@ -327,16 +328,11 @@ ChartSpec confusionChart(const std::string& name, const std::string& title, cons
   field(w, "share", "quantitative", "share of the true class");
   w.key("scale").beginObject().key("domain").beginArray().value(0).value(1).endArray()
       .key("scheme").value("blues").endObject().endObject();
-  w.key("tooltip").beginArray();
-  field(w, "true", "ordinal", "true");
-  w.endObject();
-  field(w, "predicted", "ordinal", "predicted");
-  w.endObject();
-  field(w, "count", "quantitative", "count");
-  w.endObject();
-  field(w, "share", "quantitative", "share of the row");
-  w.key("format").value(".1%").endObject();
-  w.endArray().endObject().endObject();
+  tooltip(w, {{"true", "ordinal", "true", ""},
+               {"predicted", "ordinal", "predicted", ""},
+               {"count", "quantitative", "count", ""},
+               {"share", "quantitative", "share of the row", ".1%"}});
+  w.endObject().endObject();
   w.beginObject().key("mark").beginObject().key("type").value("text").key("fontSize").value(14).endObject();
   w.key("encoding").beginObject().key("text");
   field(w, "count", "quantitative", "");

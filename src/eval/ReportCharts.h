@@ -24,6 +24,12 @@ constexpr int kWidth = 380, kHeight = 240;
 wsi::JsonStyle style();
 /// Opens {"field": f, "type": t, "title": title} (title omitted when empty); the caller closes it.
 void field(wsi::JsonWriter& w, const std::string& f, const std::string& type, const std::string& title);
+/// One entry of a tooltip: a field (as field()) and its d3 number format (none when empty).
+struct TooltipField {
+  std::string field, type, title, format;
+};
+/// Writes "tooltip": [the fields, in order].
+void tooltip(wsi::JsonWriter& w, const std::vector<TooltipField>& fields);
 }  // namespace chart
 
 /// Labels and scores of one binary scorer, for ROC and precision-recall curves.
