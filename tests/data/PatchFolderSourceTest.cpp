@@ -7,11 +7,14 @@
 
 #include "src/data/ClassOrder.h"
 #include "src/data/SplitData.h"
+#include "tests/ErrorOf.h"
 #include "tests/train/TrainTestUtil.h"
 #include "wsi/ImageIo.h"
 
 namespace slidetrain {
 namespace {
+
+using slidetrain::test::errorOf;
 
 namespace fs = std::filesystem;
 
@@ -38,19 +41,10 @@ Settings settings(const std::string& root, const std::vector<std::string>& more 
   return Settings::defaults(o);
 }
 
-std::string message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 TEST(PatchFolderSource, SettingsNeedAFolder) {
-  EXPECT_NE(message([] { Settings::defaults({"data.source=patch_folders"}); }).find("data.patch_folders: empty"),
+  EXPECT_NE(errorOf([] { Settings::defaults({"data.source=patch_folders"}); }).find("data.patch_folders: empty"),
             std::string::npos);
-  EXPECT_NE(message([] { Settings::defaults({"data.source=tiles"}); }).find("data.source"), std::string::npos);
+  EXPECT_NE(errorOf([] { Settings::defaults({"data.source=tiles"}); }).find("data.source"), std::string::npos);
   EXPECT_EQ(Settings::defaults().data.source, "slides");
 }
 
@@ -69,12 +63,12 @@ TEST(PatchFolderSource, ClassOrderFollowsDataClasses) {
 TEST(PatchFolderSource, ClassFolderMissingFromDataClassesIsNamed) {
   Folders f;
   const Settings s = settings(f.root, {"data.classes=[normal, other]"});
-  const std::string m = message([&] { readCohort(s.run, s.data); });
+  const std::string m = errorOf([&] { readCohort(s.run, s.data); });
   EXPECT_NE(m.find("does not list the class folder '" + (fs::path(f.root) / "train" / "tumor").string() + "'"),
             std::string::npos) << m;
   // A class of data.classes without a folder: named like a class no slide has.
   const Settings s2 = settings(f.root, {"data.classes=[normal, tumor, other]"});
-  EXPECT_NE(message([&] { readCohort(s2.run, s2.data); }).find("'other'"), std::string::npos);
+  EXPECT_NE(errorOf([&] { readCohort(s2.run, s2.data); }).find("'other'"), std::string::npos);
 }
 
 TEST(PatchFolderSource, OneSamplePerImageOfTheSplit) {

@@ -4,7 +4,6 @@
 // the page holds a spec for every chart element.
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -16,12 +15,15 @@
 #include "src/config/Errors.h"
 #include "src/eval/Compare.h"
 #include "src/eval/ComparePage.h"
+#include "tests/ErrorOf.h"
 #include "wsi/Errors.h"
 
 namespace fs = std::filesystem;
 
 namespace slidetrain {
 namespace {
+
+using slidetrain::test::errorOf;
 
 fs::path tempDir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("slidetrain_compare_" + name + "_" + std::to_string(::getpid()));
@@ -53,15 +55,6 @@ fs::path cvRun(const fs::path& dir) {
                                  R"( {"fold": 1, "patch_accuracy": 0.7, "patch_auc": 0.8, "slide_auc": null}],)"
                                  R"( "mean": {}, "sd": {}})");
   return dir;
-}
-
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Compare, ParsesLabelsAndFolders) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "WsiTestUtil.h"
+#include "tests/ErrorOf.h"
 #include "wsi/Augment.h"
 #include "wsi/Errors.h"
 #include "wsi/ImageIo.h"
@@ -20,6 +21,8 @@ using slidetrain::wsi::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
+
+using slidetrain::test::errorOf;
 
 /// A w x h RGB image whose pixels depend on (x, y, seed).
 RgbImage pattern(int w, int h, int seed) {
@@ -35,15 +38,6 @@ RgbImage pattern(int w, int h, int seed) {
 void png(const std::string& path, int w = 16, int h = 16, int seed = 0) {
   fs::create_directories(fs::path(path).parent_path());
   writePng(pattern(w, h, seed), path);
-}
-
-std::string message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 }  // namespace
@@ -87,26 +81,26 @@ TEST(PatchFolders, FlatLayoutIsAllTrain) {
 
 TEST(PatchFolders, ErrorsNameTheFolder) {
   TempDir d;
-  EXPECT_NE(message([&] { scanPatchFolders(d.file("missing")); }).find(d.file("missing") + "': not a folder"),
+  EXPECT_NE(errorOf([&] { scanPatchFolders(d.file("missing")); }).find(d.file("missing") + "': not a folder"),
             std::string::npos);
-  EXPECT_NE(message([&] { scanPatchFolders(d.path()); }).find("no class folder"), std::string::npos);
+  EXPECT_NE(errorOf([&] { scanPatchFolders(d.path()); }).find("no class folder"), std::string::npos);
   fs::create_directories(d.file("train/tumor"));
   png(d.file("train/normal/a.png"));
-  EXPECT_NE(message([&] { scanPatchFolders(d.path()); })
+  EXPECT_NE(errorOf([&] { scanPatchFolders(d.path()); })
                 .find("class folder '" + d.file("train/tumor") + "' holds no .png, .jpg or .jpeg image"),
             std::string::npos);
   png(d.file("train/tumor/a.png"));
   fs::create_directories(d.file("test"));
-  EXPECT_NE(message([&] { scanPatchFolders(d.path()); }).find("split folder '" + d.file("test") + "' holds no class folder"),
+  EXPECT_NE(errorOf([&] { scanPatchFolders(d.path()); }).find("split folder '" + d.file("test") + "' holds no class folder"),
             std::string::npos);
   png(d.file("test/tumor/a.png"));
   png(d.file("tumor/a.png"));
-  EXPECT_NE(message([&] { scanPatchFolders(d.path()); }).find("'tumor' sits beside the split folder"),
+  EXPECT_NE(errorOf([&] { scanPatchFolders(d.path()); }).find("'tumor' sits beside the split folder"),
             std::string::npos);
   fs::remove_all(d.file("tumor"));
   png(d.file("validation/tumor/a.png"));
   png(d.file("val/tumor/a.png"));
-  EXPECT_NE(message([&] { scanPatchFolders(d.path()); }).find("two folders are the val split"), std::string::npos);
+  EXPECT_NE(errorOf([&] { scanPatchFolders(d.path()); }).find("two folders are the val split"), std::string::npos);
   fs::remove_all(d.file("val"));
   EXPECT_EQ(scanPatchFolders(d.path()).slides.size(), 4u);
 }
@@ -142,7 +136,7 @@ TEST(PatchFolders, ReadImageFileConvertsToRgb8) {
   EXPECT_EQ(j.width, 20);
   EXPECT_EQ(j.pixels.size(), rgb.pixels.size());
   test::writeText(d.file("broken.png"), "not a png at all");
-  EXPECT_NE(message([&] { readImageFile(d.file("broken.png")); }).find("cannot read image '" + d.file("broken.png") + "'"),
+  EXPECT_NE(errorOf([&] { readImageFile(d.file("broken.png")); }).find("cannot read image '" + d.file("broken.png") + "'"),
             std::string::npos);
 }
 
@@ -180,7 +174,7 @@ TEST(PatchFolders, UnreadableImageInTheStreamNamesTheFile) {
   std::vector<PatchRequest> batch(2);
   for (int i = 0; i < 2; ++i) batch[i].slide = i, batch[i].size = 16, batch[i].id = i;
   s.start({batch});
-  EXPECT_NE(message([&] { s.next(); }).find("cannot read image '" + d.file("bad.png") + "'"), std::string::npos);
+  EXPECT_NE(errorOf([&] { s.next(); }).find("cannot read image '" + d.file("bad.png") + "'"), std::string::npos);
 }
 
 TEST(PatchFolders, AugmentedBatchesDependOnlyOnTheSeed) {
