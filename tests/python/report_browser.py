@@ -225,7 +225,8 @@ def checker_args(description, page_help, expect_help):
     """The command line the page checkers share (report_browser.py, viewer_browser.py)."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("page", help=page_help)
-    ap.add_argument("--expect", required=True, help=expect_help)
+    ap.add_argument("--expect", required=True, help=expect_help,
+                    type=lambda s: [n for n in s.split(",") if n])
     ap.add_argument("--screenshot")
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
@@ -256,7 +257,7 @@ def main():
     args = checker_args(__doc__.splitlines()[0], "report.html or compare.html",
                         "comma-separated chart names (element ids chart-<name>)").parse_args()
     return run_checker("report_browser", args, lambda: check(
-        args.page, [n for n in args.expect.split(",") if n], args.screenshot, args.timeout,
+        args.page, args.expect, args.screenshot, args.timeout,
         args.chromium, args.width))
 
 

@@ -97,7 +97,7 @@ def main():
     args = ap.parse_args()
     allow = args.allow_dir or os.path.dirname(os.path.abspath(args.page))
     return run_checker("viewer_browser", args, lambda: check(
-        args.page, [n for n in args.expect.split(",") if n], allow, args.screenshot, args.timeout,
+        args.page, args.expect, allow, args.screenshot, args.timeout,
         args.chromium, args.width))
 
 
