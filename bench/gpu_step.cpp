@@ -1,18 +1,24 @@
 // bench_gpu_step: the measurements of launch/gpu_check.sh (see docs/benchmarks.md, "GPU check").
-// Each mode prints one line of key=value pairs (the script collects them into its JSON).
+// Each mode prints one line of key=value pairs (the script collects them into its JSON). Every
+// training mode times the trainer's own TrainStep (bench/BenchTrainStep.h).
 //
 //   compare   [--steps 50] [--device cuda]
-//       small_cnn trained from one seed with the same batches (64 px, batch 32, SGD momentum 0.9)
-//       on the CPU and on --device; max_abs_weight_diff over parameters and buffers at the end.
+//       small_cnn trained from one seed with the same batches (64 px, batch 32, SGD momentum 0.9,
+//       SyncBatchNorm on) on the CPU and on --device, TF32 off (recorded); max_abs_weight_diff
+//       over parameters and buffers at the end.
 //   synthetic [--model resnet50] [--size 224] [--batch 64] [--steps 20] [--amp off|fp16|bf16]
-//       training steps on random tensors already on the device: images/s (median step).
+//             [--sync on|off]
+//       training steps on one random uint8 batch in pinned memory: images/s (median step).
 //   stream    --cohort CSV --cache DIR [same options]
 //       training steps on patches streamed from the cohort's slides (PatchStream, pinned uint8
-//       batches, batchToDevice): images/s over the loop and the share spent waiting for data.
+//       batches): images/s over the loop and the share spent waiting for data.
+//   sbn       --dir DIR [--device cuda]   (mpirun -np 2, or 1)
+//       SyncBatchNorm forward + backward on this rank's share of the batch in DIR/x.bin against
+//       bench/sbn_reference.py's torch.nn.SyncBatchNorm on the whole batch (DIR/*_ref.bin), in
+//       float32 contiguous and channels_last: the largest differences of the output, the input,
+//       weight and bias gradients and the running statistics.
 //
-// The step is the trainer's: forward under AutocastScope, cross-entropy in float32, fp16 with
-// the LossScaler (unscale, skip on inf, update), SGD with momentum 0.9. On CUDA the timed region
-// is bracketed by device synchronisations.
+// On CUDA the timed region is bracketed by device synchronisations.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,8 +35,10 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
-#include "bench/BenchStep.h"
+#include "bench/BenchTrainStep.h"
+#include "distributed/GradSync.h"
 #include "distributed/MpiComm.h"
+#include "distributed/SyncBatchNorm.h"
 #include "distributed/Sampler.h"
 #include "src/data/BatchTensor.h"
 #include "src/runtime/Runtime.h"
@@ -41,7 +49,7 @@
 #include "wsi/PatchStream.h"
 
 using namespace slidetrain;
-using bench::Stepper;
+using bench::BenchTrainer;
 
 namespace {
 
@@ -74,17 +82,32 @@ double maxAbsDiff(Model& a, Model& b) {
   return worst;
 }
 
+void setTf32(bool on) {
+  at::globalContext().setAllowTF32CuBLAS(on);
+  at::globalContext().setAllowTF32CuDNN(on);
+}
+
+/// A batch whose pixels live in memory from pixelAllocatorFor(device) (pinned for a GPU).
+wsi::Batch onDeviceAllocator(const wsi::Batch& b, const at::Device& device) {
+  wsi::Batch out = b;
+  out.pixels.allocate(b.pixels.size(), pixelAllocatorFor(device));
+  std::copy(b.pixels.data(), b.pixels.data() + b.pixels.size(), out.pixels.data());
+  return out;
+}
+
 int compare(const Args& a, const at::Device& device) {
   const int steps = a.num("steps", 50);
-  Stepper cpu("small_cnn", 64, AmpMode::Off, at::kCPU), dev("small_cnn", 64, AmpMode::Off, device);
-  torch::manual_seed(1);
+  // TF32 would make the comparison measure TF32's 10-bit mantissa, not the code.
+  setTf32(false);
+  BenchTrainer cpu("small_cnn", 64, 32, "off", true, dist::makePlanes("auto", at::Device(at::kCPU)));
+  BenchTrainer dev("small_cnn", 64, 32, "off", true, dist::makePlanes(a.get("backend", "auto"), device), device);
   for (int i = 0; i < steps; ++i) {
-    const at::Tensor x = torch::randn({32, 3, 64, 64}), y = torch::randint(0, 2, {32}, at::kLong);
-    cpu.step(x, y);
-    dev.step(x.to(device), y.to(device));
+    const wsi::Batch b = bench::randomBatch(32, 64, static_cast<uint32_t>(i + 1));
+    cpu.run(b);
+    dev.run(b);
   }
   sync(device);
-  std::printf("mode=compare steps=%d device=%s max_abs_weight_diff=%.3g\n", steps,
+  std::printf("mode=compare steps=%d device=%s tf32=off max_abs_weight_diff=%.3g\n", steps,
               device.str().c_str(), maxAbsDiff(*cpu.model, *dev.model));
   return 0;
 }
@@ -95,31 +118,31 @@ double medianRate(std::vector<double> times, int batch) {
 }
 
 int synthetic(const Args& a, const at::Device& device) {
-  const std::string model = a.get("model", "resnet50");
+  const std::string model = a.get("model", "resnet50"), amp = a.get("amp", "off");
   const int size = a.num("size", 224), batch = a.num("batch", 64), steps = a.num("steps", 20);
-  const AmpMode amp = parseAmpMode(a.get("amp", "off"));
-  Stepper s(model, size, amp, device);
-  const at::Tensor x = torch::randn({batch, 3, size, size}).to(device);
-  const at::Tensor y = torch::randint(0, 2, {batch}, at::kLong).to(device);
-  for (int i = 0; i < 3; ++i) s.step(x, y);  // warm-up: cuDNN algorithm choice, allocator
+  const bool syncBn = a.get("sync", "on") == "on";
+  BenchTrainer t(model, size, batch, amp, syncBn, dist::makePlanes(a.get("backend", "auto"), device), device);
+  const wsi::Batch b = onDeviceAllocator(bench::randomBatch(batch, size, 1), device);
+  for (int i = 0; i < 3; ++i) t.run(b);  // warm-up: cuDNN algorithm choice, allocator
   sync(device);
   std::vector<double> times;
   for (int i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    s.step(x, y);
+    t.run(b);
     sync(device);
     times.push_back(since(t0));
   }
-  std::printf("mode=synthetic model=%s size=%d batch=%d amp=%s device=%s images_per_s=%.2f skipped_steps=%lld\n",
-              model.c_str(), size, batch, ampModeName(amp), device.str().c_str(),
-              medianRate(times, batch), static_cast<long long>(s.skipped));
+  std::printf("mode=synthetic model=%s size=%d batch=%d amp=%s sync_batchnorm=%s device=%s images_per_s=%.2f "
+              "skipped_steps=%lld\n",
+              model.c_str(), size, batch, amp.c_str(), syncBn ? "on" : "off", device.str().c_str(),
+              medianRate(times, batch), static_cast<long long>(t.skipped));
   return 0;
 }
 
 int stream(const Args& a, const at::Device& device) {
   const std::string model = a.get("model", "resnet50");
   const int size = a.num("size", 224), batch = a.num("batch", 64), steps = a.num("steps", 20);
-  const AmpMode amp = parseAmpMode(a.get("amp", "off"));
+  const std::string amp = a.get("amp", "off");
   const Settings cfg = Settings::defaults({"cohort=" + a.get("cohort", ""), "cache_dir=" + a.get("cache", ""),
                       "tiling.level=0", "tiling.patch_size=" + std::to_string(size),
                       "tiling.min_tissue=0.3", "data.workers=" + std::to_string(a.num("workers", 8))});
@@ -144,26 +167,86 @@ int stream(const Args& a, const at::Device& device) {
   so.pixelAllocator = pixelAllocatorFor(device);
   wsi::PatchStream ps(data.paths, so, {}, data.slideOptions);
   ps.start(batches);
-  Stepper s(model, size, amp, device);
-  const Normalization norm;
-  for (int i = 0; i < 3; ++i) {  // warm-up
-    auto b = ps.next();
-    s.step(batchToDevice(*b, norm, device), labelsToTensor(*b).to(device));
-  }
+  BenchTrainer s(model, size, batch, amp, a.get("sync", "on") == "on",
+                 dist::makePlanes(a.get("backend", "auto"), device), device);
+  for (int i = 0; i < 3; ++i) s.run(*ps.next());  // warm-up
   sync(device);
   const wsi::StreamStats before = ps.stats();
   const auto t0 = std::chrono::steady_clock::now();
   int64_t images = 0;
   while (auto b = ps.next()) {
-    s.step(batchToDevice(*b, norm, device), labelsToTensor(*b).to(device));
+    s.run(*b);
     images += static_cast<int64_t>(b->count());
   }
   sync(device);
   const double seconds = since(t0);
   const double wait = ps.stats().waitSeconds - before.waitSeconds;
   std::printf("mode=stream model=%s size=%d batch=%d amp=%s device=%s patches=%zu images_per_s=%.2f data_wait_pct=%.1f workers=%d\n",
-              model.c_str(), size, batch, ampModeName(amp), device.str().c_str(), data.samples.size(),
+              model.c_str(), size, batch, amp.c_str(), device.str().c_str(), data.samples.size(),
               double(images) / seconds, 100 * wait / seconds, so.workers);
+  return 0;
+}
+
+/// float32 values of DIR/name.bin with `shape`.
+at::Tensor readFloats(const std::string& dir, const std::string& name, std::vector<int64_t> shape) {
+  const std::string path = dir + "/" + name + ".bin";
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw std::runtime_error("sbn: cannot open " + path + " (bench/sbn_reference.py writes it)");
+  at::Tensor t = at::empty(shape, at::kFloat);
+  const size_t n = static_cast<size_t>(t.numel());
+  const size_t got = std::fread(t.data_ptr<float>(), sizeof(float), n, f);
+  std::fclose(f);
+  if (got != n) throw std::runtime_error("sbn: " + path + " holds " + std::to_string(got) + " floats, expected " + std::to_string(n));
+  return t;
+}
+
+double maxDiffOf(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kCPU, at::kDouble) - b.to(at::kCPU, at::kDouble)).abs().max().item<double>();
+}
+
+int syncBatchNormVsTorch(const Args& a, const at::Device& device) {
+  const std::string dir = a.get("dir", "");
+  // The reference's geometry (bench/sbn_reference.py): N x C x H x W, eps 1e-5, momentum 0.1.
+  const int64_t n = 8, c = 16, h = 12, w = 12;
+  const at::Tensor x = readFloats(dir, "x", {n, c, h, w}), gy = readFloats(dir, "gy", {n, c, h, w});
+  const at::Tensor weight = readFloats(dir, "w", {c}), bias = readFloats(dir, "b", {c});
+  // Two ranks on one GPU: the MPI device plane on CUDA tensors (NCCL refuses two ranks per GPU).
+  const dist::Planes planes = dist::makePlanes(a.get("backend", "mpi"), device);
+  const int world = planes.size(), rank = planes.rank();
+  if (n % world != 0) throw std::runtime_error("sbn: world size must divide " + std::to_string(n));
+  const int64_t share = n / world;
+  double worst = 0;
+  for (const char* format : {"contiguous", "channels_last"}) {
+    dist::SyncBatchNorm sbn(dist::SyncBatchNormOptions{c, 1e-5, 0.1}, planes.device);
+    sbn->to(device);
+    {
+      torch::NoGradGuard ng;
+      sbn->weight.copy_(weight);
+      sbn->bias.copy_(bias);
+    }
+    at::Tensor xr = x.narrow(0, rank * share, share).to(device);
+    if (std::string(format) == "channels_last") xr = xr.contiguous(at::MemoryFormat::ChannelsLast);
+    xr.requires_grad_(true);
+    const at::Tensor y = sbn->forward(xr);
+    (y * gy.narrow(0, rank * share, share).to(device)).sum().backward();
+    // The whole batch's output and input gradient, the summed weight and bias gradients.
+    const at::Tensor yAll = planes.host->allGather(y.detach().to(at::kCPU).contiguous()).reshape({n, c, h, w});
+    const at::Tensor dxAll = planes.host->allGather(xr.grad().to(at::kCPU).contiguous()).reshape({n, c, h, w});
+    at::Tensor dw = sbn->weight.grad().to(at::kCPU).clone(), db = sbn->bias.grad().to(at::kCPU).clone();
+    planes.host->allReduce(dw, dist::ReduceOp::Sum);
+    planes.host->allReduce(db, dist::ReduceOp::Sum);
+    const double dy = maxDiffOf(yAll, readFloats(dir, "y_ref", {n, c, h, w}));
+    const double ddx = maxDiffOf(dxAll, readFloats(dir, "dx_ref", {n, c, h, w}));
+    const double ddw = maxDiffOf(dw, readFloats(dir, "dw_ref", {c})), ddb = maxDiffOf(db, readFloats(dir, "db_ref", {c}));
+    const double drm = maxDiffOf(sbn->running_mean, readFloats(dir, "rm_ref", {c}));
+    const double drv = maxDiffOf(sbn->running_var, readFloats(dir, "rv_ref", {c}));
+    const bool layoutKept = std::string(format) == "contiguous" || y.is_contiguous(at::MemoryFormat::ChannelsLast);
+    worst = std::max({worst, dy, ddx, ddw, ddb, drm, drv});
+    if (rank == 0)
+      std::printf("sbn format=%s world=%d device=%s y=%.3g dx=%.3g dw=%.3g db=%.3g running_mean=%.3g running_var=%.3g "
+                  "layout_kept=%d\n", format, world, device.str().c_str(), dy, ddx, ddw, ddb, drm, drv, layoutKept ? 1 : 0);
+  }
+  if (rank == 0) std::printf("mode=sbn world=%d device=%s max_abs_diff=%.3g\n", world, device.str().c_str(), worst);
   return 0;
 }
 
@@ -171,7 +254,7 @@ int stream(const Args& a, const at::Device& device) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_gpu_step compare|synthetic|stream [--key value ...] (see the source header)\n");
+    std::fprintf(stderr, "usage: bench_gpu_step compare|synthetic|stream|sbn [--key value ...] (see the source header)\n");
     return 2;
   }
   Args a;
@@ -189,6 +272,7 @@ int main(int argc, char** argv) {
     if (mode == "compare") return compare(a, device);
     if (mode == "synthetic") return synthetic(a, device);
     if (mode == "stream") return stream(a, device);
+    if (mode == "sbn") return syncBatchNormVsTorch(a, device);
     std::fprintf(stderr, "bench_gpu_step: unknown mode '%s'\n", mode.c_str());
     return 2;
   } catch (const std::exception& e) {

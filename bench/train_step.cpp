@@ -1,18 +1,22 @@
-// bench_train_step: images/s of slidetrain's training step against PyTorch (Python) in the same
-// run, then the data-wait share when the patches are streamed from slides.
+// bench_train_step: images/s of the trainer's own training step (TrainStep, what `slidetrain
+// train` runs; bench/BenchTrainStep.h) against PyTorch (Python) in the same run, with
+// SyncBatchNorm on and off, then the data-wait share when the patches are streamed from slides.
+// One process (world size 1: SyncBatchNorm on takes the synchronised path without collectives;
+// run it without mpirun).
 //
-//   1. Train step on random data: slidetrain's zoo model (buildModel), its loss (lossSum, the
-//      trainer's cross-entropy) and optimizer (makeOptimizer: SGD, momentum 0.9), forward +
-//      backward + step, against bench/train_step.py (the same model written in PyTorch,
-//      tools/reference_models.py) run as a subprocess with the same batch, input size, steps
-//      and threads (torch.set_num_threads). Both sides time every step and report batch /
-//      median step time; rounds alternate C++ / Python and the best round of each is reported
-//      (the machine is shared, so the best is the least disturbed one).
+//   1. Train step on a random uint8 batch: slidetrain's zoo model (buildModel) in TrainStep -
+//      batch conversion, forward, the trainer's loss, backward with GradSync, SGD with momentum
+//      0.9 - with train.sync_batchnorm true (the default) and false, against bench/train_step.py
+//      (the same model written in PyTorch, tools/reference_models.py, plain BatchNorm, the same
+//      uint8 -> float conversion per step) run as a subprocess with the same batch, input size,
+//      steps and threads (torch.set_num_threads). Every side times every step and reports batch /
+//      median step time; rounds alternate slidetrain (on, off) / Python and the best round of
+//      each is reported (the machine is shared, so the best is the least disturbed one).
 //        small_cnn: batch 32 at 64 px;  resnet18: batch 16 at 112 px (224 px is too slow on 2
 //        cores for a quick bench; the ratio is what matters).
 //   2. Streamed: a synthetic cohort (wsi::synthesizeCohort, cached) is tiled with src/Tiling
 //      (128-px patches at level 0), shuffled, and streamed with wsi::PatchStream (default
-//      workers, default augmentation) into 40 small_cnn training steps of 32. Prints
+//      workers, default augmentation) into 40 small_cnn TrainStep steps of 32. Prints
 //      the share of the step loop spent waiting for data (target < 5 %).
 //
 // usage: bench_train_step [--threads N] [--rounds R] [--python PATH] [--cache DIR]
@@ -35,7 +39,8 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
-#include "bench/BenchStep.h"
+#include "bench/BenchTrainStep.h"
+#include "distributed/Planes.h"
 #include "distributed/Sampler.h"
 #include "src/data/BatchTensor.h"
 #include "src/train/Loss.h"
@@ -51,7 +56,7 @@
 #include "wsi/SynthCohort.h"
 
 using namespace slidetrain;
-using bench::Stepper;
+using bench::BenchTrainer;
 namespace fs = std::filesystem;
 
 namespace {
@@ -65,15 +70,14 @@ struct Case {
   int batch, size, steps, warmup;
 };
 
-double cppImagesPerSecond(const Case& c) {
-  Stepper s(c.model, c.size);
-  const at::Tensor x = torch::randn({c.batch, 3, c.size, c.size});
-  const at::Tensor y = torch::randint(0, 2, {c.batch}, at::kLong);
-  for (int i = 0; i < c.warmup; ++i) s.step(x, y);
+double cppImagesPerSecond(const Case& c, bool syncBatchnorm, const dist::Planes& planes) {
+  BenchTrainer t(c.model, c.size, c.batch, "off", syncBatchnorm, planes);
+  const wsi::Batch b = bench::randomBatch(c.batch, c.size, 1);
+  for (int i = 0; i < c.warmup; ++i) t.run(b);
   std::vector<double> times;
   for (int i = 0; i < c.steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    s.step(x, y);
+    t.run(b);
     times.push_back(since(t0));
   }
   // Median step time, as bench/train_step.py: robust to other jobs on a shared machine.
@@ -89,7 +93,7 @@ double pythonImagesPerSecond(const Case& c, const std::string& python, int threa
                           std::to_string(c.batch) + " --size " + std::to_string(c.size) +
                           " --steps " + std::to_string(c.steps) + " --warmup " +
                           std::to_string(c.warmup) + " --threads " + std::to_string(threads) +
-                          " 2>&1";
+                          " --uint8 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return -1;
   std::string out;
@@ -104,24 +108,29 @@ double pythonImagesPerSecond(const Case& c, const std::string& python, int threa
   return std::atof(out.c_str() + at + std::strlen("images_per_s="));
 }
 
-void trainStepBench(const Case& c, const std::string& python, int threads, int rounds) {
-  double cpp = 0, py = 0;
+void trainStepBench(const Case& c, const std::string& python, int threads, int rounds,
+                    const dist::Planes& planes) {
+  double on = 0, off = 0, py = 0;
   for (int r = 0; r < rounds; ++r) {
-    const double a = cppImagesPerSecond(c);
-    const double b = pythonImagesPerSecond(c, python, threads);
-    std::printf("  %-9s round %d: slidetrain %8.1f img/s   PyTorch (Python) %8.1f img/s\n",
-                c.model.c_str(), r + 1, a, b);
+    const double a = cppImagesPerSecond(c, true, planes);
+    const double b = cppImagesPerSecond(c, false, planes);
+    const double p = pythonImagesPerSecond(c, python, threads);
+    std::printf("  %-9s round %d: slidetrain SyncBatchNorm %8.1f img/s, BatchNorm %8.1f img/s   "
+                "PyTorch (Python) %8.1f img/s\n", c.model.c_str(), r + 1, a, b, p);
     std::fflush(stdout);
-    cpp = std::max(cpp, a);
-    py = std::max(py, b);
+    on = std::max(on, a);
+    off = std::max(off, b);
+    py = std::max(py, p);
   }
-  std::printf("%-9s batch %d @ %d px, %d threads: slidetrain %.1f img/s, PyTorch %.1f img/s, "
-              "ratio %.2fx (target >= 1.0x)\n",
-              c.model.c_str(), c.batch, c.size, threads, cpp, py, py > 0 ? cpp / py : 0.0);
+  std::printf("%-9s batch %d @ %d px, %d threads: slidetrain %.1f img/s (SyncBatchNorm), %.1f img/s "
+              "(BatchNorm), PyTorch %.1f img/s: ratio %.2fx and %.2fx (target >= 1.0x); "
+              "SyncBatchNorm costs %+.1f %% over BatchNorm\n",
+              c.model.c_str(), c.batch, c.size, threads, on, off, py, py > 0 ? on / py : 0.0,
+              py > 0 ? off / py : 0.0, on > 0 ? 100 * (off / on - 1) : 0.0);
   std::fflush(stdout);
 }
 
-void streamBench(const std::string& cacheDir, int threads) {
+void streamBench(const std::string& cacheDir, int threads, const dist::Planes& planes) {
   // A small cohort (6 slides of 4096 x 3072 at 0.5 mpp), generated once.
   const std::string dir = cacheDir + "/train_step_cohort";
   if (!fs::exists(dir + "/cohort.csv")) {
@@ -165,7 +174,6 @@ void streamBench(const std::string& cacheDir, int threads) {
     batches.emplace_back(samples.begin() + long(i), samples.begin() + long(i + batch));
 
   const wsi::AugmentOptions aug = cfg.augment;
-  const Normalization norm = normalization(cfg.data);
   wsi::PatchTransform transform = [&aug](wsi::RgbImage& img, const wsi::PatchRequest& r) {
     if (aug.any()) wsi::augmentPatch(img, aug, dist::mixSeed(1, 0, uint64_t(r.id), 0xA06));
   };
@@ -175,7 +183,7 @@ void streamBench(const std::string& cacheDir, int threads) {
               "%d torch threads, default augmentation\n",
               paths.size(), samples.size(), batches.size(), batch, streamOpts.workers, threads);
 
-  Stepper s("small_cnn", 128);
+  BenchTrainer s("small_cnn", 128, batch, "off", true, planes);
   wsi::PatchStream stream(paths, streamOpts, transform, slideOptions);
   const auto t0 = std::chrono::steady_clock::now();
   double firstWait = 0, waitAfterFirst = 0;
@@ -186,7 +194,7 @@ void streamBench(const std::string& cacheDir, int threads) {
     auto b = stream.next();
     (n == 0 ? firstWait : waitAfterFirst) += since(w0);
     if (!b) break;
-    s.step(batchToTensor(*b, norm), labelsToTensor(*b));
+    s.run(*b);
     images += int64_t(b->count());
     ++n;
   }
@@ -225,9 +233,14 @@ int main(int argc, char** argv) {
   at::set_num_threads(threads);
   std::printf("bench_train_step: %d torch threads (at::get_num_threads = %d), Python %s\n",
               threads, at::get_num_threads(), python.c_str());
+  const dist::Planes planes = dist::makePlanes("auto", at::Device(at::kCPU));
+  if (planes.size() != 1) {
+    std::fprintf(stderr, "bench_train_step: run it as one process (world size %d here)\n", planes.size());
+    return 2;
+  }
   const std::vector<Case> cases = {{"small_cnn", 32, 64, 30, 3}, {"resnet18", 16, 112, 9, 2}};
   for (const auto& c : cases)
-    if (only.empty() || only == c.model) trainStepBench(c, python, threads, rounds);
-  if (only.empty() || only == "stream") streamBench(cacheDir, threads);
+    if (only.empty() || only == c.model) trainStepBench(c, python, threads, rounds, planes);
+  if (only.empty() || only == "stream") streamBench(cacheDir, threads, planes);
   return 0;
 }

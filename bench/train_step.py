@@ -32,6 +32,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (launch/gpu_check.sh)")
+    ap.add_argument("--uint8", action="store_true",
+                    help="feed a uint8 NHWC batch converted and normalised in every step (as the trainer's step "
+                         "does; bench_train_step passes it)")
     ap.add_argument("--amp", default="off", choices=["off", "fp16", "bf16"],
                     help="torch.autocast at this precision; fp16 with torch.amp.GradScaler")
     a = ap.parse_args()
@@ -42,6 +45,9 @@ def main():
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(a.batch, 3, a.size, a.size).to(dev)
+    u8 = torch.randint(0, 256, (a.batch, a.size, a.size, 3), dtype=torch.uint8).to(dev)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
     y = torch.randint(0, a.classes, (a.batch,)).to(dev)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(a.amp)
     # fp16 autocasts on CUDA only, as slidetrain's trainer (on the CPU only the scaler runs).
@@ -57,8 +63,9 @@ def main():
 
     def step():
         opt.zero_grad()
+        inputs = (u8.permute(0, 3, 1, 2).float().div_(255.0) - mean) / std if a.uint8 else x
         with (torch.autocast(dev.type, dtype=dtype) if autocast else contextlib.nullcontext()):
-            logits = model(x)
+            logits = model(inputs)
         loss = F.cross_entropy(logits.float(), y)
         if scaler is not None:
             scaler.scale(loss).backward()

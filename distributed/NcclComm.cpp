@@ -56,7 +56,8 @@ struct NcclComm::Impl::Pending {
   ~Pending() {
     if (done) cudaEventDestroy(done);  // deferred by CUDA until the event completes
   }
-  bool completed() const { return cudaEventQuery(done) == cudaSuccess; }
+  /// cudaSuccess when done, cudaErrorNotReady while running, else this process's CUDA error.
+  cudaError_t state() const { return cudaEventQuery(done); }
 };
 
 NcclComm::Impl::~Impl() {
@@ -97,9 +98,17 @@ void NcclComm::Impl::watch() {
     }
     const auto now = std::chrono::steady_clock::now();
     for (auto it = pending.begin(); it != pending.end();) {
-      if ((*it)->completed()) {
+      const cudaError_t rc = (*it)->state();
+      if (rc == cudaSuccess) {
         it = pending.erase(it);
         continue;
+      }
+      if (rc != cudaErrorNotReady) {
+        // A fault of this process's device (an illegal address, a failed kernel): say so now,
+        // not after the timeout as if a peer had died.
+        abortComm();
+        abortJob((*it)->what + ": CUDA error on this rank's device " + std::to_string(device) + ": " +
+                 cudaGetErrorString(rc) + " (a local fault, not a peer's; NCCL communicator aborted)");
       }
       if (now - (*it)->start > options.timeout) {
         abortComm();
@@ -131,7 +140,7 @@ class NcclWork : public Work {
   void wait() override {
     if (!impl_->comm.load())
       throw DistError(detail::rankHost() + ": " + p_->what + ": NCCL communicator was aborted");
-    SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl_->device));
+    const detail::CudaDeviceScope onDevice(impl_->device);
     SLIDETRAIN_CUDA_CHECK(cudaStreamWaitEvent(detail::computeStream(impl_->device), p_->done, 0));
   }
 
@@ -159,7 +168,7 @@ std::shared_ptr<NcclWork> enqueue(const std::shared_ptr<NcclComm::Impl>& impl,
                                   F&& launch) {
   if (!impl->comm.load())
     throw DistError(detail::rankHost() + ": NCCL communicator was aborted");
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl->device));
+  const detail::CudaDeviceScope onDevice(impl->device);
   cudaEvent_t ready = nullptr;
   SLIDETRAIN_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
   SLIDETRAIN_CUDA_CHECK(cudaEventRecord(ready, detail::computeStream(impl->device)));
@@ -205,7 +214,7 @@ NcclComm::NcclComm(CommOptions options, int device) : impl_(std::make_shared<Imp
     throw DistError(detail::rankHost() + ": NcclComm needs a CUDA device (" + why +
                     "). HINT: use backend \"mpi\" on CPU-only nodes");
   impl_->device = device >= 0 ? device : localRank() % count;
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(impl_->device));
+  const detail::CudaDeviceScope onDevice(impl_->device);  // libtorch's current device: makePlanes
   ncclUniqueId id;
   if (impl_->rank == 0) SLIDETRAIN_NCCL_CHECK(ncclGetUniqueId(&id));
   {
@@ -220,8 +229,8 @@ NcclComm::NcclComm(CommOptions options, int device) : impl_(std::make_shared<Imp
     SLIDETRAIN_NCCL_CHECK(ncclCommInitRank(&c, impl_->size, id, impl_->rank));
     impl_->comm = c;
   }
-  // Non-blocking: never synchronises with the legacy default stream implicitly; the order
-  // against the compute stream is explicit through events.
+  // Non-blocking: no implicit synchronisation with the legacy default stream (the compute
+  // stream, usually); the order against the compute stream is explicit, through events.
   SLIDETRAIN_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
   Impl* raw = impl_.get();
   impl_->watchdog = std::thread([raw] { raw->watch(); });

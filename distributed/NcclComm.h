@@ -2,8 +2,10 @@
 // NcclComm: the CUDA communicator of the device plane (Planes.h). One ncclComm_t per process;
 // rank 0 creates the ncclUniqueId and sends it with MPI_Bcast (so MPI must be up: mpirun or srun
 // with PMI). Collectives run on the communicator's own non-blocking CUDA stream, after an event
-// recorded on the caller's compute stream (libtorch's current CUDA stream; the per-thread default
-// stream in a CPU-only libtorch build) - never the legacy default stream. Work::wait() makes the
+// recorded on the caller's compute stream: libtorch's current CUDA stream - the legacy default
+// stream unless the caller chose another - or the per-thread default stream in a CPU-only libtorch
+// build. The NCCL stream is non-blocking (no implicit wait on the legacy default stream); the
+// order both ways is explicit, through events. Work::wait() makes the
 // compute stream wait for the collective's event and returns at once: the host is not blocked,
 // so GradSync's bucket all-reduces overlap backward as in PyTorch DDP. Tensors handed to a
 // collective are recorded as used on the NCCL stream (caching allocator), so dropping them early

@@ -69,6 +69,16 @@ void checkCuda(const at::Tensor& t, const char* what) {
     throw DistError(rankHost() + ": NcclComm::" + what + " needs a contiguous tensor");
 }
 
+CudaDeviceScope::CudaDeviceScope(int device) {
+  SLIDETRAIN_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (previous_ != device) SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
+}
+
+CudaDeviceScope::~CudaDeviceScope() {
+  int now = -1;
+  if (previous_ >= 0 && cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
+}
+
 cudaStream_t computeStream(int device) {
 #ifdef SLIDETRAIN_TORCH_CUDA
   return c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
@@ -85,7 +95,7 @@ at::Tensor emptyCuda(at::IntArrayRef shape, const at::TensorOptions& options, in
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
   void* p = nullptr;
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
+  const CudaDeviceScope onDevice(device);
   SLIDETRAIN_CUDA_CHECK(cudaMalloc(&p, static_cast<size_t>(n) * options.dtype().itemsize() + 1));
   return at::for_blob(p, shape)
       .options(options)
@@ -130,7 +140,7 @@ at::Tensor copyToCudaDevice(const at::Tensor& cpu, int device) {
 at::Tensor copyToHost(const at::Tensor& cuda) {
   at::Tensor out = at::empty(cuda.sizes(), cuda.options().device(at::kCPU));
   const int device = cuda.device().index();
-  SLIDETRAIN_CUDA_CHECK(cudaSetDevice(device));
+  const detail::CudaDeviceScope onDevice(device);
   const cudaStream_t s = detail::computeStream(device);  // ordered after waited collectives
   SLIDETRAIN_CUDA_CHECK(cudaMemcpyAsync(out.data_ptr(), cuda.data_ptr(), out.nbytes(),
                                         cudaMemcpyDeviceToHost, s));

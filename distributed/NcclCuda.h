@@ -44,10 +44,23 @@ ncclRedOp_t ncclOp(ReduceOp op, at::ScalarType t);
 /// DistError naming NcclComm::`what` unless `t` is a contiguous CUDA tensor.
 void checkCuda(const at::Tensor& t, const char* what);
 /// The stream this thread computes on: libtorch's current CUDA stream of `device` in a CUDA
-/// libtorch (what ProcessGroupNCCL orders against), else the per-thread default stream (a CPU
+/// libtorch (what ProcessGroupNCCL orders against) - the legacy default stream, where libtorch's
+/// kernels run, unless the caller set another - else the per-thread default stream (a CPU
 /// libtorch has no CUDA streams; its only CUDA buffers are the raw ones of copyToCudaDevice).
-/// Never the legacy default stream, which would serialise against every other stream.
 cudaStream_t computeStream(int device);
+/// Makes `device` the calling thread's CUDA device for the scope and restores the one it had
+/// after, so that the current device libtorch reads (cudaGetDevice) is left as the caller set it.
+class CudaDeviceScope {
+ public:
+  explicit CudaDeviceScope(int device);
+  ~CudaDeviceScope();
+  CudaDeviceScope(const CudaDeviceScope&) = delete;
+  CudaDeviceScope& operator=(const CudaDeviceScope&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
 /// A CUDA tensor of `shape`: libtorch's caching allocator in a CUDA libtorch, else cudaMalloc
 /// with a cudaFree deleter (cudaFree synchronises the device, so freeing it is always safe).
 at::Tensor emptyCuda(at::IntArrayRef shape, const at::TensorOptions& options, int device);

@@ -40,7 +40,8 @@ struct Planes {
 ///   "nccl":   NCCL (DistError unless the model is on CUDA and NCCL is built);
 ///   "mpi":    MPI (CUDA tensors are staged through host memory: slow, but works anywhere);
 ///   "strict": StrictComm over MPI, which refuses tensors not declared as device data (tests).
-/// Collective over MPI_COMM_WORLD: call in the same order on every rank.
+/// For a CUDA `device`, every backend makes it libtorch's current device. Collective over
+/// MPI_COMM_WORLD: call in the same order on every rank.
 Planes makePlanes(const std::string& backend, const c10::Device& device, CommOptions options = {});
 
 }  // namespace slidetrain::dist

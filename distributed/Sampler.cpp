@@ -2,8 +2,10 @@
 // every rank computes the same permutation without communicating.
 #include "distributed/Sampler.h"
 
+#include <algorithm>
 #include <numeric>
 #include <string>
+#include <utility>
 
 #include "distributed/Comm.h"
 
@@ -69,8 +71,11 @@ int64_t numGlobalBatches(int64_t n, int64_t globalBatch, bool dropLast) {
   return dropLast ? n / globalBatch : (n + globalBatch - 1) / globalBatch;
 }
 
-std::vector<int64_t> rankSliceOfBatch(const std::vector<int64_t>& order, int64_t globalBatch,
-                                      int64_t k, int rank, int world) {
+namespace {
+
+/// [begin, end) of rank's slice of global batch k (positions in the order); validates as
+/// rankSliceOfBatch documents.
+std::pair<int64_t, int64_t> sliceSpan(int64_t n, int64_t globalBatch, int64_t k, int rank, int world) {
   if (world <= 0 || rank < 0 || rank >= world)
     throw DistError("rankSliceOfBatch: rank " + std::to_string(rank) + " of world " +
                     std::to_string(world) + " is invalid");
@@ -78,7 +83,6 @@ std::vector<int64_t> rankSliceOfBatch(const std::vector<int64_t>& order, int64_t
     throw DistError("global batch size " + std::to_string(globalBatch) +
                     " is not divisible by the world size " + std::to_string(world) +
                     "; choose a multiple so every rank gets the same share");
-  const auto n = static_cast<int64_t>(order.size());
   const int64_t begin = k * globalBatch;
   if (k < 0 || begin >= n)
     throw DistError("rankSliceOfBatch: global batch " + std::to_string(k) + " is past the end (" +
@@ -90,8 +94,24 @@ std::vector<int64_t> rankSliceOfBatch(const std::vector<int64_t>& order, int64_t
   const int64_t base = size / world, extra = size % world;
   const int64_t offset = rank * base + std::min<int64_t>(rank, extra);
   const int64_t count = base + (rank < extra ? 1 : 0);
-  return std::vector<int64_t>(order.begin() + begin + offset,
-                              order.begin() + begin + offset + count);
+  return {begin + offset, begin + offset + count};
+}
+
+}  // namespace
+
+std::vector<int64_t> rankSliceOfBatch(const std::vector<int64_t>& order, int64_t globalBatch,
+                                      int64_t k, int rank, int world) {
+  const auto [b, e] = sliceSpan(static_cast<int64_t>(order.size()), globalBatch, k, rank, world);
+  return std::vector<int64_t>(order.begin() + b, order.begin() + e);
+}
+
+std::vector<int64_t> rankSliceSizes(int64_t n, int64_t globalBatch, int64_t k, int world) {
+  std::vector<int64_t> sizes;
+  for (int r = 0; r < world; ++r) {
+    const auto [b, e] = sliceSpan(n, globalBatch, k, r, world);
+    sizes.push_back(e - b);
+  }
+  return sizes;
 }
 
 }  // namespace slidetrain::dist

@@ -26,4 +26,8 @@ int64_t numGlobalBatches(int64_t n, int64_t globalBatch, bool dropLast);
 std::vector<int64_t> rankSliceOfBatch(const std::vector<int64_t>& order, int64_t globalBatch,
                                       int64_t k, int rank, int world);
 
+/// The sizes of every rank's slice of global batch `k` of an order of `n` samples, in rank
+/// order (rankSliceOfBatch(...).size() for each rank, without the indices). Same errors.
+std::vector<int64_t> rankSliceSizes(int64_t n, int64_t globalBatch, int64_t k, int world);
+
 }  // namespace slidetrain::dist

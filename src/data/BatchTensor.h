@@ -23,9 +23,24 @@ at::Tensor labelsToTensor(const wsi::Batch& b);
 /// that read it have completed. Only for a CUDA device (empty function for the CPU).
 wsi::PixelAllocator pixelAllocatorFor(const at::Device& device);
 
-/// Model inputs on `device`. CPU: batchToTensor. CUDA: the uint8 batch is copied as it is (a
-/// quarter of the bytes of a float batch; asynchronous when its memory is pinned, so the host
-/// goes on to the next batch) and converted and normalised on the GPU, on the current stream.
-at::Tensor batchToDevice(const wsi::Batch& b, const Normalization& norm, const at::Device& device);
+/// Stream batches -> model inputs and labels on one device, without waiting for the device: the
+/// normalisation's per-channel tensors are made there once, at construction.
+class DeviceBatch {
+ public:
+  DeviceBatch(const Normalization& norm, const at::Device& device);
+  /// Float [N, 3, S, S] model inputs. CPU: batchToTensor. CUDA: the uint8 batch is copied as it
+  /// is (a quarter of the bytes of a float batch; asynchronous when its memory is pinned, so the
+  /// host goes on to the next batch) and converted and normalised on the GPU, on the current
+  /// stream.
+  at::Tensor inputs(const wsi::Batch& b) const;
+  /// Int64 [N] labels. CUDA: staged in pinned memory and copied asynchronously.
+  at::Tensor labels(const wsi::Batch& b) const;
+  const at::Device& device() const { return device_; }
+
+ private:
+  Normalization norm_;
+  at::Device device_;
+  at::Tensor mean_, std_;  ///< [1, 3, 1, 1] float on the device (CUDA only)
+};
 
 }  // namespace slidetrain

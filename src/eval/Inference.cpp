@@ -52,13 +52,14 @@ at::Tensor predictProbabilities(Model& model, const SplitData& data, int numClas
   comm.declareDeviceTensor(local);
   const bool wasTraining = model.is_training();
   model.eval();
+  const DeviceBatch inputs(o.norm, device);  // mean/std on the device once
   {
     torch::NoGradGuard ng;
     while (auto b = stream.next()) {
       if (b->count() == 0) continue;
       // One-logit (bce) models give [1 - p, p]; others softmax. index_put_ (not index_copy_):
       // it has a deterministic CUDA kernel (train.deterministic).
-      at::Tensor p = logitsToProbabilities(model.forward(batchToDevice(*b, o.norm, device)));
+      at::Tensor p = logitsToProbabilities(model.forward(inputs.inputs(*b)));
       at::Tensor rows = at::tensor(b->ids, at::kLong).sub_(begin).to(device);
       local.index_put_({rows}, p.to(at::kFloat));
     }

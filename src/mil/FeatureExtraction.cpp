@@ -172,11 +172,12 @@ ExtractionSummary extractFeatures(const Settings& settings, const SplitData& dat
   for (size_t s : mine)
     if (perSlide[s].empty()) finishSlide(s), ++written;  // no tissue patch: an empty bag
 
+  const DeviceBatch inputs(norm, device);  // mean/std on the device once
   while (auto b = stream.next()) {
     if (b->requests.empty()) continue;
     const size_t slide = static_cast<size_t>(b->requests.front().slide);
     if (b->count() > 0) {
-      at::Tensor x = batchToDevice(*b, norm, device);
+      at::Tensor x = inputs.inputs(*b);
       if (x.size(-1) != encoder.inputSize())
         x = at::upsample_bilinear2d(x, {encoder.inputSize(), encoder.inputSize()}, false);
       at::Tensor f;

@@ -78,6 +78,7 @@ class EpochLoop {
   wsi::StreamOptions streamOptions_;
   std::unique_ptr<wsi::PatchStream> stream_;
   std::unique_ptr<Progress> progress_;
+  int64_t logEvery_ = 1;  ///< micro-batches between reads of the device's loss and accuracy
   std::function<void(int64_t, int64_t, const wsi::Batch&)> observer_;
 };
 

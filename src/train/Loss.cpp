@@ -1,5 +1,7 @@
 #include "src/train/Loss.h"
 
+#include <stdexcept>
+
 #include <ATen/ATen.h>
 #include <torch/nn/functional/loss.h>
 
@@ -37,11 +39,20 @@ int modelOutputs(const LossOptions& loss, int numClasses) {
   return loss.kind == "bce" ? 1 : numClasses;
 }
 
+at::Tensor classWeightTensor(const LossOptions& o, const at::Device& device, at::ScalarType dtype) {
+  if (o.classWeights.empty()) return {};
+  return at::tensor(o.classWeights, at::kDouble).to(dtype).to(device);
+}
+
 at::Tensor lossSum(const at::Tensor& logits, const at::Tensor& labels, const LossOptions& o) {
+  return lossSum(logits, labels, o, classWeightTensor(o, logits.device(), logits.scalar_type()));
+}
+
+at::Tensor lossSum(const at::Tensor& logits, const at::Tensor& labels, const LossOptions& o,
+                   const at::Tensor& weights) {
   if (logits.size(0) == 0) return (logits * 0).sum();
-  at::Tensor weights;
-  if (!o.classWeights.empty())
-    weights = at::tensor(o.classWeights, at::kDouble).to(logits.scalar_type()).to(logits.device());
+  if (weights.defined() != !o.classWeights.empty())
+    throw std::invalid_argument("lossSum: class weights given and configured disagree");
   if (o.kind == "bce") {
     at::Tensor y = labels.to(logits.scalar_type());
     // Label smoothing towards 0.5 (the binary analogue of smoothing over k classes).

@@ -36,5 +36,12 @@ int modelOutputs(const LossOptions& loss, int numClasses);
 /// [N, 1] for bce; labels int64 [N]. A batch of zero samples gives a zero that still depends on
 /// `logits` (so backward reaches every parameter).
 at::Tensor lossSum(const at::Tensor& logits, const at::Tensor& labels, const LossOptions& loss);
+/// The same with the class weights made beforehand (classWeightTensor on the logits' device and
+/// dtype), as the trainer does once instead of a host-to-device copy per micro-batch.
+at::Tensor lossSum(const at::Tensor& logits, const at::Tensor& labels, const LossOptions& loss,
+                   const at::Tensor& classWeights);
+/// train.class_weights as a [k] tensor of `dtype` on `device`; undefined without class weights.
+at::Tensor classWeightTensor(const LossOptions& loss, const at::Device& device,
+                             at::ScalarType dtype = at::kFloat);
 
 }  // namespace slidetrain

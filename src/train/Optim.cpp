@@ -6,11 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/rmsprop.h>
-#include <torch/optim/sgd.h>
+#include "src/train/ForeachOptimizers.h"
 
 namespace slidetrain {
 namespace {
@@ -119,30 +115,30 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerOptions& o
     // One update, torch.optim.SGD's: gd is plain descent on the full batch the trainer feeds;
     // sgd uses optimizer.momentum / optimizer.nesterov when given; momentum and nesterov are the
     // seed study's names for SGD with momentum 0.9 (plain or Nesterov).
-    return std::make_unique<opt::SGD>(std::move(params), opt::SGDOptions(o.lr)
+    return std::make_unique<ForeachSGD>(std::move(params), opt::SGDOptions(o.lr)
                                                             .momentum(o.effectiveMomentum())
                                                             .nesterov(o.effectiveNesterov())
                                                             .weight_decay(o.weightDecay));
   }
   if (o.name == "adagrad") {
-    return std::make_unique<opt::Adagrad>(
+    return std::make_unique<ForeachAdagrad>(
         std::move(params), opt::AdagradOptions(o.lr).eps(o.eps).weight_decay(o.weightDecay));
   }
   if (o.name == "rmsprop") {
-    return std::make_unique<opt::RMSprop>(std::move(params), opt::RMSpropOptions(o.lr)
+    return std::make_unique<ForeachRMSprop>(std::move(params), opt::RMSpropOptions(o.lr)
                                                                  .alpha(o.alpha)
                                                                  .eps(o.eps)
                                                                  .momentum(o.rmspropMomentum)
                                                                  .weight_decay(o.weightDecay));
   }
   if (o.name == "adam") {
-    return std::make_unique<opt::Adam>(std::move(params),
+    return std::make_unique<ForeachAdam>(std::move(params),
                                        opt::AdamOptions(o.lr)
                                            .betas(std::make_tuple(o.beta1, o.beta2))
                                            .eps(o.eps)
                                            .weight_decay(o.weightDecay));  // coupled L2
   }
-  return std::make_unique<opt::AdamW>(std::move(params),
+  return std::make_unique<ForeachAdamW>(std::move(params),
                                       opt::AdamWOptions(o.lr)
                                           .betas(std::make_tuple(o.beta1, o.beta2))
                                           .eps(o.eps)

@@ -1,12 +1,13 @@
 #include "src/train/TrainStep.h"
 
 #include <cstdio>
+#include <optional>
 
 #include <ATen/ATen.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/utils.h>
 
 #include "distributed/SyncBatchNorm.h"
+#include "src/data/StreamOptions.h"
 #include "src/models/Outputs.h"
 
 namespace slidetrain {
@@ -17,6 +18,8 @@ TrainStep::TrainStep(const Settings& s, dist::Planes planes, std::shared_ptr<Mod
       model_(std::move(model)),
       loss_(std::move(loss)),
       device_(device),
+      batches_(normalization(s.data), device),
+      classWeights_(classWeightTensor(loss_, device)),
       amp_(parseAmpMode(s.train.amp)),
       channelsLast_(s.train.channelsLast && device.is_cuda()),  // pays on CUDA only
       broadcastBuffers_(false),
@@ -71,12 +74,16 @@ void TrainStep::begin(int64_t step, double normaliser) {
   factor_ = planes_.size() / std::max(1e-12, normaliser);
 }
 
-MicroBatchResult TrainStep::forwardBackward(const wsi::Batch& b, const Normalization& norm, bool last) {
+MicroBatchResult TrainStep::forwardBackward(const wsi::Batch& b, bool last,
+                                             const std::vector<int64_t>& samplesPerRank) {
   sync_->setSyncEnabled(last);
-  at::Tensor x = batchToDevice(b, norm, device_), y = labelsToTensor(b).to(device_);
+  at::Tensor x = batches_.inputs(b), y = batches_.labels(b);
   if (channelsLast_) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   if (broadcastBuffers_) sync_->broadcastBuffers();  // collective, every micro-batch on every rank
   MicroBatchResult r;
+  r.labels = y;
+  std::optional<dist::GlobalBatchScope> scope;
+  if (!samplesPerRank.empty()) scope.emplace(samplesPerRank);
   {
     // fp16 autocasts on CUDA only (said at start); bf16 on CUDA and the CPU.
     const bool autocast = amp_ == AmpMode::Bf16 || (amp_ == AmpMode::Fp16 && device_.is_cuda());
@@ -84,7 +91,7 @@ MicroBatchResult TrainStep::forwardBackward(const wsi::Batch& b, const Normaliza
     r.logits = model_->forward(x);
   }
   r.logits = r.logits.to(at::kFloat);  // the loss in float32, as under torch.autocast
-  r.lossSum = lossSum(r.logits, y, loss_);
+  r.lossSum = lossSum(r.logits, y, loss_, classWeights_);
   at::Tensor objective = r.lossSum * factor_;
   if (scaler_) objective = objective * scaler_->scale();  // fp16: keep small gradients above 2^-24
   objective.backward();
@@ -96,11 +103,25 @@ bool TrainStep::finish() {
   // fp16: unscale and skip the step on every rank when any rank saw inf/NaN (collective).
   const bool finite = scaler_ ? scaler_->unscale(params_) : true;
   if (finite) {
-    if (gradClip_ > 0) torch::nn::utils::clip_grad_norm_(params_, gradClip_);
+    if (gradClip_ > 0) clipGradNorm();
     optimizer_->step();
   }
   if (scaler_) scaler_->update(finite);
   return finite;
+}
+
+void TrainStep::clipGradNorm() {
+  // torch.nn.utils.clip_grad_norm_ as torch.optim's foreach path computes it: the L2 norm of the
+  // per-parameter norms, every gradient scaled by min(1, max_norm / (norm + 1e-6)) on the device
+  // (libtorch's C++ version reads the norm back to decide; this one never waits for the device).
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params_)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return;
+  torch::NoGradGuard ng;
+  const at::Tensor total = at::stack(at::_foreach_norm(grads, 2)).norm(2);
+  const at::Tensor coef = (gradClip_ / (total + 1e-6)).clamp_max(1.0);
+  for (auto& g : grads) g.mul_(coef);
 }
 
 void TrainStep::broadcastBuffers() {

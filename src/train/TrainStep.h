@@ -21,10 +21,12 @@
 
 namespace slidetrain {
 
-/// What a micro-batch's forward gave: float32 logits and this rank's (class-weighted) loss sum.
+/// What a micro-batch's forward gave, on the model's device (nothing here is read back to the
+/// host): float32 logits, this rank's (class-weighted) loss sum and the labels.
 struct MicroBatchResult {
   at::Tensor logits;
   at::Tensor lossSum;
+  at::Tensor labels;
 };
 
 class TrainStep {
@@ -46,7 +48,11 @@ class TrainStep {
   /// `normaliser` (the global sum of the class weights of the step's samples).
   void begin(int64_t step, double normaliser);
   /// Forward and backward of one micro-batch; `last` = the step's last (GradSync all-reduces).
-  MicroBatchResult forwardBackward(const wsi::Batch& batch, const Normalization& norm, bool last);
+  /// `samplesPerRank`: every rank's share of this global micro-batch, in rank order, as the epoch
+  /// plan knows it (SyncBatchNorm then needs no count back from the device; GlobalBatchScope);
+  /// empty when unknown. Queues work on the device without waiting for it.
+  MicroBatchResult forwardBackward(const wsi::Batch& batch, bool last,
+                                   const std::vector<int64_t>& samplesPerRank = {});
   /// Ends the step: averaged gradients, the fp16 inf/NaN check (collective), clipping, the
   /// optimizer. Returns false when the loss scaler skipped it.
   bool finish();
@@ -56,6 +62,8 @@ class TrainStep {
   void broadcastBuffers();
 
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  /// train.grad_clip_norm on the step's gradients, without reading anything back from the device.
+  void clipGradNorm();
   const LrSchedule& schedule() const { return *schedule_; }
   LossScaler* scaler() { return scaler_.get(); }
   double baseLr() const { return lr_; }
@@ -66,6 +74,8 @@ class TrainStep {
   std::shared_ptr<Model> model_;
   LossOptions loss_;
   at::Device device_;
+  DeviceBatch batches_;    ///< normalisation on the device, made once
+  at::Tensor classWeights_;  ///< on the device, made once (undefined without class weights)
   AmpMode amp_;
   bool channelsLast_, broadcastBuffers_;
   double gradClip_, lr_, factor_ = 0;

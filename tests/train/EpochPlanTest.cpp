@@ -87,7 +87,6 @@ TEST(TrainStep, AccumulatedMicroBatchesEqualOneBatch) {
   const Settings s = Settings::defaults({"model.batch_norm=false", "model.dropout=0", "tiling.patch_size=32",
                                          "optimizer.name=momentum", "optimizer.lr=0.1", "train.batch_size=4"});
   const wsi::Batch all = randomBatch(4, 32, 7);
-  const Normalization norm = normalization(s.data);
   auto run = [&](bool accumulate) {
     torch::manual_seed(1);
     auto model = buildModel(modelOptions(s.model, 2, 32));
@@ -98,10 +97,10 @@ TEST(TrainStep, AccumulatedMicroBatchesEqualOneBatch) {
       step.startPass();
       step.begin(k, 4.0);
       if (accumulate) {
-        step.forwardBackward(slice(all, 0, 2), norm, false);
-        step.forwardBackward(slice(all, 2, 4), norm, true);
+        step.forwardBackward(slice(all, 0, 2), false);
+        step.forwardBackward(slice(all, 2, 4), true);
       } else {
-        step.forwardBackward(all, norm, true);
+        step.forwardBackward(all, true);
       }
       EXPECT_TRUE(step.finish());
     }
@@ -113,6 +112,35 @@ TEST(TrainStep, AccumulatedMicroBatchesEqualOneBatch) {
   torch::manual_seed(1);
   auto fresh = buildModel(modelOptions(s.model, 2, 32));
   EXPECT_GT(testutil::maxStateDiff(*one, *fresh), 1e-4);
+}
+
+// train.grad_clip_norm: TrainStep::clipGradNorm (on the device, nothing read back) against
+// libtorch's torch::nn::utils::clip_grad_norm_ on copies of the same gradients, above and below
+// the bound.
+TEST(TrainStep, ClipGradNormIsLibtorchs) {
+  for (double bound : {0.05, 1e6}) {
+    const Settings s = Settings::defaults({"tiling.patch_size=32", "train.batch_size=4",
+                                           "train.grad_clip_norm=" + std::to_string(bound)});
+    torch::manual_seed(2);
+    auto model = buildModel(modelOptions(s.model, 2, 32));
+    const EpochPlan plan = EpochPlan::make(16, s.train, false, 1);
+    TrainStep step(s, std::make_shared<testutil::LocalComm>(), model, lossOptions(s.train),
+                   at::Device(at::kCPU), plan, true);
+    std::vector<at::Tensor> copies;
+    for (auto& p : model->parameters()) {
+      const at::Tensor g = at::randn(p.sizes());
+      p.mutable_grad() = g.clone();
+      at::Tensor q = p.detach().clone().requires_grad_();
+      q.mutable_grad() = g.clone();
+      copies.push_back(q);
+    }
+    torch::nn::utils::clip_grad_norm_(copies, bound);
+    step.clipGradNorm();
+    size_t i = 0;
+    double worst = 0;
+    for (auto& p : model->parameters()) worst = std::max(worst, (p.grad() - copies[i++].grad()).abs().max().item<double>());
+    EXPECT_LT(worst, 1e-6) << "max_norm " << bound;
+  }
 }
 
 }  // namespace
