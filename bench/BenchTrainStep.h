@@ -28,15 +28,18 @@ struct BenchTrainer {
   int64_t steps = 0, skipped = 0;
 
   /// `batch` is this rank's; the global batch is batch x world size.
+  /// `overrides`: further train.* settings (e.g. train.channels_last=false).
   BenchTrainer(const std::string& name, int size, int batch, const std::string& amp, bool syncBatchnorm,
-               dist::Planes p, const at::Device& device = at::Device(at::kCPU))
+               dist::Planes p, const at::Device& device = at::Device(at::kCPU),
+               const std::vector<std::string>& overrides = {})
       : planes(std::move(p)) {
     const int world = planes.size();
-    const Settings s = Settings::defaults(
-        {"model.name=" + name, "tiling.patch_size=" + std::to_string(size),
-         "train.batch_size=" + std::to_string(batch * world), "optimizer.name=momentum",
-         "optimizer.lr=0.01", "optimizer.momentum=0.9", "train.amp=" + amp,
-         std::string("train.sync_batchnorm=") + (syncBatchnorm ? "true" : "false")});
+    std::vector<std::string> o = {"model.name=" + name, "tiling.patch_size=" + std::to_string(size),
+                                  "train.batch_size=" + std::to_string(batch * world), "optimizer.name=momentum",
+                                  "optimizer.lr=0.01", "optimizer.momentum=0.9", "train.amp=" + amp,
+                                  std::string("train.sync_batchnorm=") + (syncBatchnorm ? "true" : "false")};
+    o.insert(o.end(), overrides.begin(), overrides.end());
+    const Settings s = Settings::defaults(o);
     torch::manual_seed(0);
     ModelOptions mo;
     mo.name = name;

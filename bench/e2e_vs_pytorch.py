@@ -2,9 +2,11 @@
 PyTorch DistributedDataParallel (gloo) fed by a DataLoader whose worker reads patches with
 openslide-python, on the same patch lists, model, optimizer and augmentation as the
 `slidetrain train` run it is compared with. Run with /usr/bin/python3 (Debian's python3-torch and
-python3-openslide) under torchrun:
+python3-openslide), one process per rank, under torchrun or mpirun (Debian's torchrun 1.13 fails
+on Python 3.11, so the bench launches with mpirun; the rendezvous is then env:// on localhost with
+RANK and WORLD_SIZE taken from OpenMPI's variables):
 
-  /usr/bin/python3 -m torch.distributed.run --nproc_per_node 2 bench/e2e_vs_pytorch.py \
+  mpirun -np 2 --bind-to none /usr/bin/python3 bench/e2e_vs_pytorch.py \
       --cohort C/cohort.csv --patches RUN/patches --batch 32 --steps 90 --threads 1 --workers 1
 
 <patches> holds the per-slide patch lists `slidetrain tile` writes with tiling.export_csv=true
@@ -98,6 +100,9 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if "RANK" not in os.environ and "OMPI_COMM_WORLD_RANK" in os.environ:  # launched by mpirun
+        os.environ.update(RANK=os.environ["OMPI_COMM_WORLD_RANK"], WORLD_SIZE=os.environ["OMPI_COMM_WORLD_SIZE"],
+                          MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ.get("MASTER_PORT", "29531"))
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     patches = train_patches(a.cohort, a.patches)

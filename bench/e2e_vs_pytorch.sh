@@ -68,7 +68,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     printf '  round %d: slidetrain, train.sync_batchnorm=%-5s %8.1f patches/s\n' "$r" "$sbn" "$v"
   done
   log="$W/round$r.python.log"
-  "$PY" -m torch.distributed.run --standalone --nproc_per_node $NP "$ROOT/bench/e2e_vs_pytorch.py" \
+  mpirun -np $NP --oversubscribe --bind-to none "$PY" "$ROOT/bench/e2e_vs_pytorch.py" \
     --cohort "$W/c/cohort.csv" --patches "$W/tiles/patches" --batch $(( BATCH / NP )) --steps "$STEPS" \
     --threads 1 --workers 1 > "$log" 2>&1 ||
     { tail -30 "$log"; echo "e2e_vs_pytorch: the PyTorch pipeline failed" >&2; exit 1; }

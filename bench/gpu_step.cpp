@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
     a.kv[argv[i] + 2] = argv[i + 1];
   }
   try {
+    keepFreedMemory();  // as slidetrain's verbs do (startRuntime)
     at::set_num_threads(a.num("threads", 4));
     const at::Device device = chooseDevice(a.get("device", "auto"), 0);
     const std::string mode = argv[1];

@@ -20,7 +20,7 @@
 //      the share of the step loop spent waiting for data (target < 5 %).
 //
 // usage: bench_train_step [--threads N] [--rounds R] [--python PATH] [--cache DIR]
-//                         [--only small_cnn|resnet18|stream]
+//                         [--only small_cnn|resnet18|stream] [--steps N]
 // --threads defaults to 1: on the shared 2-core build VM, 2 OpenMP threads that spin-wait
 // against other jobs made single timings swing by up to 8x; set it to the cores you own.
 #include <algorithm>
@@ -211,7 +211,7 @@ void streamBench(const std::string& cacheDir, int threads, const dist::Planes& p
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1, rounds = 3;
+  int threads = 1, rounds = 3, steps = 0;
   std::string python = "/usr/bin/python3", only, cacheDir;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -220,9 +220,10 @@ int main(int argc, char** argv) {
     else if (a == "--python" && i + 1 < argc) python = argv[++i];
     else if (a == "--cache" && i + 1 < argc) cacheDir = argv[++i];
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "usage: %s [--threads N] [--rounds R] [--python PATH] [--cache DIR] "
-                           "[--only small_cnn|resnet18|stream]\n", argv[0]);
+                           "[--only small_cnn|resnet18|stream] [--steps N]\n", argv[0]);
       return 2;
     }
   }
@@ -233,14 +234,18 @@ int main(int argc, char** argv) {
   at::set_num_threads(threads);
   std::printf("bench_train_step: %d torch threads (at::get_num_threads = %d), Python %s\n",
               threads, at::get_num_threads(), python.c_str());
+  keepFreedMemory();  // as slidetrain's verbs do (startRuntime)
   const dist::Planes planes = dist::makePlanes("auto", at::Device(at::kCPU));
   if (planes.size() != 1) {
     std::fprintf(stderr, "bench_train_step: run it as one process (world size %d here)\n", planes.size());
     return 2;
   }
-  const std::vector<Case> cases = {{"small_cnn", 32, 64, 30, 3}, {"resnet18", 16, 112, 9, 2}};
-  for (const auto& c : cases)
-    if (only.empty() || only == c.model) trainStepBench(c, python, threads, rounds, planes);
+  std::vector<Case> cases = {{"small_cnn", 32, 64, 30, 3}, {"resnet18", 16, 112, 9, 2}};
+  for (auto& c : cases)
+    if (only.empty() || only == c.model) {
+      if (steps > 0) c.steps = steps;
+      trainStepBench(c, python, threads, rounds, planes);
+    }
   if (only.empty() || only == "stream") streamBench(cacheDir, threads, planes);
   return 0;
 }

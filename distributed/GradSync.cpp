@@ -125,7 +125,8 @@ struct GradSync::Impl {
   /// Stores the parameter's gradient in its bucket slice, unless .grad() already is that slice.
   void gather(Slot& s) {
     if (aliased(s)) return;  // AccumulateGrad accumulated in place, into the bucket
-    at::Tensor dst = sliceOf(s);
+    // Through the view itself when there is one: its strides are the parameter's (channels_last).
+    at::Tensor dst = s.gradView.defined() ? s.gradView : sliceOf(s);
     const at::Tensor& g = s.param.grad();
     if (g.defined())
       dst.copy_(g);
@@ -204,11 +205,17 @@ struct GradSync::Impl {
       for (size_t k : g) {
         Slot& s = slots[k];
         if (dtype != s.param.scalar_type()) continue;
+        // The parameter's own layout (channels_last weights get channels_last gradients, as
+        // DDP's bucket views), else row-major.
         std::vector<int64_t> strides(static_cast<size_t>(s.param.dim()));
-        int64_t stride = 1;
-        for (int64_t d = s.param.dim(); d-- > 0;) {
-          strides[static_cast<size_t>(d)] = stride;
-          stride *= std::max<int64_t>(1, s.param.size(d));
+        if (s.param.is_non_overlapping_and_dense()) {
+          strides.assign(s.param.strides().begin(), s.param.strides().end());
+        } else {
+          int64_t stride = 1;
+          for (int64_t d = s.param.dim(); d-- > 0;) {
+            strides[static_cast<size_t>(d)] = stride;
+            stride *= std::max<int64_t>(1, s.param.size(d));
+          }
         }
         at::Tensor v = at::empty({0}, b.flat.options());
         v.set_(b.flat.storage(), b.flat.storage_offset() + s.offset, s.param.sizes(), strides);

@@ -130,7 +130,7 @@ const std::vector<KeySpec>& configSchema() {
       {"train.first_bucket_mb", T::Float, "1", "First gradient bucket size (MB)", {}, 0.001, 1e6},
       {"train.timeout_s", T::Float, "600", "Timeout of every collective; a stuck or dead rank ends the job", {}, 1, 1e9},
       {"train.threads", T::Int, "0", "Torch intra-op threads per rank. With train.threads and data.workers at 0 the rank's cores - its CPU affinity mask, divided among the node's ranks when the mask spans the node - are split without counting one twice: a CUDA model gets 1 compute thread and the stream the rest, a CPU model gives the stream a quarter (at least 1) and computes on the rest; setting one of the two gives the other the remaining cores. Printed at start", {}, 0, 1024},
-      {"train.log_every", T::Int, "20", "Log a progress line every this many steps (rank 0)", {}, 1, 1e9},
+      {"train.log_every", T::Int, "20", "Log a progress line every this many steps (rank 0); the loss and accuracy the model's device summed are read back at this interval (the only reads of device memory in the training loop)", {}, 1, 1e9},
       {"train.progress", T::String, "auto", "Rank 0's progress output: bar (redrawn in place), lines (every train.log_every steps), none; auto = bar on a terminal, lines in logs and under mpirun/srun (whose ranks always see a pseudo-terminal)", {"auto", "bar", "lines", "none"}},
       {"train.loss", T::String, "cross_entropy", "Loss: cross-entropy over k logits, or bce = binary with one sigmoid output (2-class cohorts; probabilities are [1 - p, p])", {"cross_entropy", "bce"}},
       {"train.label_smoothing", T::Float, "0.0", "Label smoothing (cross_entropy: over the k classes; bce: targets pulled towards 0.5)", {}, 0, 1},
@@ -147,7 +147,7 @@ const std::vector<KeySpec>& configSchema() {
       {"train.amp", T::String, "off", "Mixed precision: fp16 = autocast to float16 on CUDA with dynamic loss scaling (a step with inf/NaN gradients on any rank is skipped on all and the scale halves; on the CPU only the scaler runs); bf16 = autocast to bfloat16 (CUDA and CPU), no scaler; BatchNorm statistics stay float32", {"off", "fp16", "bf16"}},
       {"train.amp_init_scale", T::Float, "65536", "fp16: initial loss scale", {}, 1e-30, 1e30},
       {"train.amp_growth_interval", T::Int, "2000", "fp16: clean steps in a row after which the loss scale doubles", {}, 1, 1e12},
-      {"train.channels_last", T::Bool, "false", "channels_last memory format on CUDA; ignored on CPU"},
+      {"train.channels_last", T::Bool, "true", "Train in the channels_last (NHWC) memory format: the model's 4-d weights and each input batch (CPU: oneDNN's NHWC convolutions; CUDA: the tensor cores' layout); SyncBatchNorm keeps it"},
       // --- cross-validation (slidetrain cv) -----------------------------------------------
       {"cv.folds", T::Int, "5", "Folds of `slidetrain cv`: the non-test slides are split by patient_id (else slide), seeded; fold f is validated on, the rest trained on", {}, 2, 1e6},
       {"cv.checkpoint", T::String, "last", "Model each fold is evaluated with: last (end of training) or best (by train.early_stopping.metric on the fold itself: optimistic)", {"last", "best"}},

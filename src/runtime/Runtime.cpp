@@ -3,10 +3,14 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include <sched.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -40,7 +44,17 @@ void setDeterministic(bool on) {
   if (on) at::globalContext().setBenchmarkCuDNN(false);
 }
 
+void keepFreedMemory() {
+#if defined(__GLIBC__)
+  const char* mode = std::getenv("SLIDETRAIN_MALLOC");
+  if (mode && std::string(mode) == "default") return;
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);   // blocks below 1 GiB come from the heap and go back to it
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);  // the heap keeps up to 1 GiB of free memory at its top
+#endif
+}
+
 dist::Planes startRuntime(const TrainSettings& train, const DataSettings& data) {
+  keepFreedMemory();
   dist::ensureMpiInitialized();
   const c10::Device device = chooseDevice(train.device, dist::localRank());
   const ThreadPlan threads = threadPlanFor(train, data, device.is_cuda(), dist::localSize());

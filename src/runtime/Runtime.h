@@ -23,6 +23,15 @@ c10::Device chooseDevice(const std::string& setting, int localRank);
 /// rank calls it once, first.
 dist::Planes startRuntime(const TrainSettings& train, const DataSettings& data);
 
+/// Keeps memory that libtorch frees inside the process (glibc malloc: no mmap per large block, no
+/// trimming of the heap), so the next step reuses it instead of asking the kernel for fresh zeroed
+/// pages: a training step frees and reallocates the same activation sizes every time, and with
+/// glibc's defaults page faults took 18-38 % of a CPU step (perf, small_cnn). The equivalent of
+/// the jemalloc/tcmalloc preload PyTorch's CPU tuning guide recommends; resident memory stays at
+/// its peak. SLIDETRAIN_MALLOC=default keeps glibc's behaviour. No-op without glibc. Called by
+/// startRuntime; idempotent.
+void keepFreedMemory();
+
 /// train.deterministic: libtorch's deterministic algorithms (an op without one throws, naming
 /// itself), deterministic cuDNN without benchmarking, and cuBLAS's fixed workspace
 /// (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless already set). Process-wide.

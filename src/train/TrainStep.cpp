@@ -21,7 +21,7 @@ TrainStep::TrainStep(const Settings& s, dist::Planes planes, std::shared_ptr<Mod
       batches_(normalization(s.data), device),
       classWeights_(classWeightTensor(loss_, device)),
       amp_(parseAmpMode(s.train.amp)),
-      channelsLast_(s.train.channelsLast && device.is_cuda()),  // pays on CUDA only
+      channelsLast_(s.train.channelsLast),  // NHWC weights and inputs (CPU and CUDA)
       broadcastBuffers_(false),
       gradClip_(s.train.gradClipNorm),
       lr_(s.optimizer.lr),

@@ -149,6 +149,37 @@ TEST(GradSync, NRanksMatchOneRankOverSeveralStepsAndBatchShapes) {
   }
 }
 
+TEST(GradSync, ChannelsLastWeightsGetChannelsLastGradientsWithTheRightValues) {
+  // train.channels_last: the conv weight is NHWC before GradSync is built. Its .grad() becomes a
+  // bucket view with the weight's own strides (as DDP's), and the first step's gradient - copied
+  // into that view - and later ones - accumulated into it in place - equal the reference.
+  const int w = comm()->size();
+  at::manual_seed(100 + comm()->rank());
+  auto net = std::make_shared<Net>(comm());
+  {
+    c10::NoGradGuard g;
+    net->conv->weight.set_data(net->conv->weight.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  GradSync sync(comm(), *net);
+  auto ref = std::make_shared<Net>(nullptr);
+  copyState(*ref, *net);
+  const Data d = makeData(4 * w * 3, 12);
+  for (int k = 0; k < 3; ++k) {
+    SCOPED_TRACE("step " + std::to_string(k));
+    if (k == 0) {
+      clearGrads(*net);  // undefined: GradSync copies the first gradient into its view
+    } else {
+      for (auto& p : net->parameters()) p.mutable_grad().zero_();  // in place, as zero_grad
+    }
+    clearGrads(*ref);
+    localBackward(*net, d, 4 * w, k, 1.0);
+    sync.finalize();
+    referenceBackward(*ref, d, 4 * w, k, 1.0);
+    EXPECT_LT(maxGradDiff(*net, *ref), 1e-5);
+    EXPECT_TRUE(net->conv->weight.grad().is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
 TEST(GradSync, WithoutSyncLocalGradientsDiffer) {
   // Guards against a vacuous comparison: with w > 1, un-averaged local gradients are wrong.
   if (comm()->size() == 1) GTEST_SKIP() << "needs more than one rank";

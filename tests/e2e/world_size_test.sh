@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # World-size invariance with augmentation, in the setting of issue 12 (item 9): the 8-slide
 # synthetic cohort, configs/demo.yaml (small_cnn, SyncBatchNorm, default augmentation), global
-# batch 64 on 1 rank vs 32 x 2 ranks, 5 steps: weights agree to 1e-6 and BatchNorm running
-# statistics to 1e-5 (the per-sample data are bit-identical: TrainerMpi.WorldSizeInvariance...).
+# batch 64 on 1 rank vs 32 x 2 ranks, 5 steps, in both memory formats: with
+# train.channels_last=false weights agree to 1e-6 (libtorch 1.13) and BatchNorm running
+# statistics to 1e-5 (the per-sample data are bit-identical: TrainerMpi.WorldSizeInvariance...);
+# with the default channels_last, whose oneDNN convolution backward sums the weight gradient in
+# a batch-size-dependent order, weights agree to 1e-5 (2.9e-6 measured).
 # With libtorch 2.x (launch/compat.sh; the Python torch there is the same 2.6) the weights hold
-# only 1e-5: 4.5e-6 measured with augmentation, 7e-7 without - an open gap (docs/distributed.md).
+# only 1e-5 in either format: 4.5e-6 measured with augmentation - an open gap (docs/distributed.md).
 # Usage: world_size_test.sh <slidetrain binary> <source dir>
 set -euo pipefail
 BIN="$1"; SRC="$2"
@@ -18,20 +21,24 @@ ARGS=(-c "$SRC/configs/demo.yaml" "synth.out_dir=$W/c" "cohort=$W/c/cohort.csv" 
       data.workers=2)
 "$BIN" synth "${ARGS[@]}" > /dev/null
 "$BIN" tile "${ARGS[@]}" > /dev/null
+for cl in false true; do
 for np in 1 2; do
-  mpirun -np "$np" --oversubscribe --bind-to none "$BIN" train "${ARGS[@]}" "run_dir=$W/np$np" \
-    > "$W/np$np.log" 2>&1 || { cat "$W/np$np.log"; fail "train on $np rank(s)"; }
+  mpirun -np "$np" --oversubscribe --bind-to none "$BIN" train "${ARGS[@]}" "run_dir=$W/np$np.$cl" \
+    "train.channels_last=$cl" > "$W/np$np.log" 2>&1 || { cat "$W/np$np.log"; fail "train on $np rank(s)"; }
 done
-"$PY" - "$W/np1/weights.pt" "$W/np2/weights.pt" <<'PY'
+"$PY" - "$W/np1.$cl/weights.pt" "$W/np2.$cl/weights.pt" "$cl" <<'PY'
 import sys, torch
 a, b = torch.load(sys.argv[1]), torch.load(sys.argv[2])
+cl = sys.argv[3] == "true"
 assert list(a) == list(b)
 w = max((a[k].double() - b[k].double()).abs().max().item() for k in a if "running" not in k and "num_batches" not in k)
 r = max((a[k].double() - b[k].double()).abs().max().item() for k in a if "running" in k)
-print("np1 vs np2 after 5 steps: max |weight diff| %.3g, max |running stat diff| %.3g" % (w, r))
+print("np1 vs np2 after 5 steps (%s): max |weight diff| %.3g, max |running stat diff| %.3g"
+      % ("channels_last" if cl else "NCHW", w, r))
 assert all(torch.equal(a[k], b[k]) for k in a if "num_batches" in k)
-wmax = 1e-6 if torch.__version__.startswith("1.") else 1e-5
+wmax = 1e-6 if torch.__version__.startswith("1.") and not cl else 1e-5
 if w > wmax or r > 1e-5:
     sys.exit("FAIL: world-size drift above %g (weights) / 1e-5 (running statistics)" % wmax)
 PY
+done
 echo "world-size invariance with augmentation OK"
