@@ -12,6 +12,10 @@
 //   stream    --cohort CSV --cache DIR [same options]
 //       training steps on patches streamed from the cohort's slides (PatchStream, pinned uint8
 //       batches): images/s over the loop and the share spent waiting for data.
+//   nosync    [--device cuda] [--amp off|bf16]
+//       5 training steps (small_cnn, SyncBatchNorm on, pinned batches) under c10's CUDA sync
+//       debug mode "error" after 3 warm-up steps: any host-device synchronisation in the step
+//       throws, naming the call. host_syncs=0 when none; skipped without CUDA.
 //   sbn       --dir DIR [--device cuda]   (mpirun -np 2, or 1)
 //       SyncBatchNorm forward + backward on this rank's share of the batch in DIR/x.bin against
 //       bench/sbn_reference.py's torch.nn.SyncBatchNorm on the whole batch (DIR/*_ref.bin), in
@@ -32,6 +36,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
+#ifdef SLIDETRAIN_TORCH_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 #include <torch/types.h>
 #include <torch/utils.h>
 
@@ -187,6 +194,40 @@ int stream(const Args& a, const at::Device& device) {
   return 0;
 }
 
+int noHostSync(const Args& a, const at::Device& device) {
+  const std::string amp = a.get("amp", "off");
+#ifdef SLIDETRAIN_TORCH_CUDA
+  if (!device.is_cuda()) {
+    std::printf("mode=nosync device=%s result=skipped (CUDA only)\n", device.str().c_str());
+    return 0;
+  }
+  BenchTrainer t("small_cnn", 64, 32, amp, true, dist::makePlanes(a.get("backend", "auto"), device), device);
+  const wsi::Batch b = onDeviceAllocator(bench::randomBatch(32, 64, 1), device);
+  for (int i = 0; i < 3; ++i) t.run(b);  // warm-up: cuDNN's algorithm search, the allocators
+  sync(device);
+  auto& warn = c10::cuda::warning_state();
+  warn.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_ERROR);
+  try {
+    for (int i = 0; i < 5; ++i) t.run(b);
+  } catch (const std::exception& e) {
+    warn.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    std::printf("mode=nosync device=%s amp=%s host_syncs=1 first=\"%s\"\n", device.str().c_str(), amp.c_str(),
+                what.c_str());
+    return 1;
+  }
+  warn.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+  sync(device);
+  std::printf("mode=nosync device=%s amp=%s steps=5 host_syncs=0\n", device.str().c_str(), amp.c_str());
+  return 0;
+#else
+  (void)a;
+  std::printf("mode=nosync device=%s amp=%s result=skipped (no CUDA libtorch)\n", device.str().c_str(), amp.c_str());
+  return 0;
+#endif
+}
+
 /// float32 values of DIR/name.bin with `shape`.
 at::Tensor readFloats(const std::string& dir, const std::string& name, std::vector<int64_t> shape) {
   const std::string path = dir + "/" + name + ".bin";
@@ -254,7 +295,7 @@ int syncBatchNormVsTorch(const Args& a, const at::Device& device) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_gpu_step compare|synthetic|stream|sbn [--key value ...] (see the source header)\n");
+    std::fprintf(stderr, "usage: bench_gpu_step compare|synthetic|stream|sbn|nosync [--key value ...] (see the source header)\n");
     return 2;
   }
   Args a;
@@ -274,6 +315,7 @@ int main(int argc, char** argv) {
     if (mode == "synthetic") return synthetic(a, device);
     if (mode == "stream") return stream(a, device);
     if (mode == "sbn") return syncBatchNormVsTorch(a, device);
+    if (mode == "nosync") return noHostSync(a, device);
     std::fprintf(stderr, "bench_gpu_step: unknown mode '%s'\n", mode.c_str());
     return 2;
   } catch (const std::exception& e) {

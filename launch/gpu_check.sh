@@ -39,6 +39,8 @@
 #                       against -np 1 with the same global batch: the largest weight difference
 #   sbn_vs_torch        SyncBatchNorm on 2 ranks against torch.nn.SyncBatchNorm on the same GPU:
 #                       output, gradients and running statistics within 1e-5
+#   no_host_sync        the trainer's step (amp off, bf16) under c10's CUDA sync debug mode
+#                       "error": no host-device synchronisation in 5 steps
 #   resnet50_synthetic  resnet50 224 px, batch 64, the trainer's step vs Python PyTorch, fp32/bf16/fp16
 #   resnet50_streamed   the same fed from the slides (PatchStream, pinned batches), fp32/bf16
 #   train_vs_ddp        slidetrain train images/s (resnet50 224 px, bf16, SyncBatchNorm on) against
@@ -105,8 +107,8 @@ check_size() {
 # ---------------------------------------------------------------------------------------------
 # The check itself (GPU machine, or inside the compat root for --dry-run).
 # ---------------------------------------------------------------------------------------------
-STEPS=(nccl_tests cuda_vs_cpu trainer two_ranks_mpi sbn_vs_torch resnet50_synthetic resnet50_streamed
-  train_vs_ddp features)
+STEPS=(nccl_tests cuda_vs_cpu trainer two_ranks_mpi sbn_vs_torch no_host_sync resnet50_synthetic
+  resnet50_streamed train_vs_ddp features)
 
 run_check() {
   local out="$1" dry="$2" only="$3"
@@ -371,6 +373,16 @@ step_sbn_vs_torch() {
   local worst
   worst=$(echo "$o" | sed -n 's/.*max_abs_diff=\([^ ]*\).*/\1/p' | tail -1)
   awk -v w="$worst" 'BEGIN { exit !(w != "" && w + 0 <= 1e-5) }' || { echo "SyncBatchNorm differs from torch's by $worst (> 1e-5)"; return 1; }
+}
+
+step_no_host_sync() {
+  local amp o rc=0
+  for amp in off bf16; do
+    o=$(run "$bench" nosync --device "$DEVICE" --amp "$amp" --backend "$BACKEND") || rc=1
+    echo "$o"
+    echo "$o" | figures "nosync_$amp"
+  done
+  return $rc
 }
 
 step_resnet50_synthetic() {
