@@ -9,6 +9,12 @@ threads; needs a Python with torch (/usr/bin/python3 with Debian's python3-torch
       --steps 40 --warmup 3 --threads 2
 prints one line: images_per_s=<batch / median step time> mean_images_per_s=<batch * steps / total>
 (the median is robust to other jobs on a shared machine; bench_train_step uses it on both sides)
+
+--ddp BACKEND wraps the model in DistributedDataParallel over a one-process group (file store),
+and --sync-batchnorm converts its BatchNorm with torch.nn.SyncBatchNorm.convert_sync_batchnorm
+(CUDA only: torch's SyncBatchNorm refuses CPU input, so on the CPU it is left out, saying so):
+launch/gpu_check.sh's train_vs_ddp step, PyTorch DDP + SyncBatchNorm beside `slidetrain train`.
+At world size 1 torch's SyncBatchNorm takes plain batch norm's kernels, as it does on one GPU.
 """
 import argparse
 import contextlib
@@ -35,13 +41,27 @@ def main():
     ap.add_argument("--uint8", action="store_true",
                     help="feed a uint8 NHWC batch converted and normalised in every step (as the trainer's step "
                          "does; bench_train_step passes it)")
+    ap.add_argument("--ddp", default="", help="wrap in DistributedDataParallel with this backend (nccl, gloo)")
+    ap.add_argument("--sync-batchnorm", action="store_true", help="torch.nn.SyncBatchNorm (CUDA)")
     ap.add_argument("--amp", default="off", choices=["off", "fp16", "bf16"],
                     help="torch.autocast at this precision; fp16 with torch.amp.GradScaler")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = torch.device(a.device)
-    model = build(a.model, a.classes).to(dev)
+    model = build(a.model, a.classes)
+    if a.sync_batchnorm:
+        if dev.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            print("train_step.py: --sync-batchnorm ignored on the CPU (torch's SyncBatchNorm needs CUDA)", flush=True)
+    model = model.to(dev)
+    if a.ddp:
+        import tempfile
+        import torch.distributed as dist
+        dist.init_process_group(a.ddp, init_method="file://" + tempfile.mktemp(prefix="train_step_store_"),
+                                rank=0, world_size=1)
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index or 0] if dev.type == "cuda" else None)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(a.batch, 3, a.size, a.size).to(dev)

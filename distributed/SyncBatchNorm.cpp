@@ -45,6 +45,17 @@ const std::shared_ptr<Comm>& commOf(AutogradContext* ctx) {
   return c10::static_intrusive_pointer_cast<CommHolder>(ctx->saved_data["comm"].toCapsule())->comm;
 }
 
+/// [sum dy, sum dy*(x-mean)] over the global batch. One all-reduce per SyncBatchNorm layer per
+/// backward, in backward order: the same on every rank running the same model (ranks with zero
+/// samples run backward too).
+at::Tensor globalGradSums(AutogradContext* ctx, const at::Tensor& sumDy, const at::Tensor& sumDyXmu) {
+  at::Tensor packed = at::cat({sumDy, sumDyXmu});
+  const std::shared_ptr<Comm>& comm = commOf(ctx);
+  comm->declareDeviceTensor(packed);
+  if (comm->size() > 1) comm->allReduce(packed, ReduceOp::Sum);
+  return packed;
+}
+
 [[noreturn]] void tooFewValues(int64_t count) {
   throw DistError(detail::rankHost() + ": SyncBatchNorm: expected more than 1 value per channel over "
                   "the global batch when training, got " + std::to_string(count));
@@ -85,12 +96,7 @@ struct CpuFunction : torch::autograd::Function<CpuFunction> {
     at::Tensor gradInput;
     if (ctx->needs_input_grad(0)) {
       const int64_t channels = mean.numel();
-      at::Tensor packed = at::cat({sumDy, sumDyXmu});
-      const std::shared_ptr<Comm>& comm = commOf(ctx);
-      comm->declareDeviceTensor(packed);
-      // One all-reduce per SyncBatchNorm layer per backward, in backward order: the same on every
-      // rank running the same model (ranks with zero samples run backward too).
-      if (comm->size() > 1) comm->allReduce(packed, ReduceOp::Sum);
+      const at::Tensor packed = globalGradSums(ctx, sumDy, sumDyXmu);
       const at::Tensor meanDy = packed.narrow(0, 0, channels) / count;
       const at::Tensor proj = packed.narrow(0, channels, channels) / count * invstd * invstd;
       const at::Tensor scale = weight.defined() ? invstd * weight.to(at::kDouble) : invstd;
@@ -127,10 +133,7 @@ struct CudaFunction : torch::autograd::Function<CudaFunction> {
     at::Tensor gradInput;
     if (needInput) {
       const int64_t channels = mean.numel();
-      at::Tensor packed = at::cat({sumDy, sumDyXmu});
-      const std::shared_ptr<Comm>& comm = commOf(ctx);
-      comm->declareDeviceTensor(packed);
-      if (comm->size() > 1) comm->allReduce(packed, ReduceOp::Sum);  // backward order, every rank
+      const at::Tensor packed = globalGradSums(ctx, sumDy, sumDyXmu);
       gradInput = at::batch_norm_backward_elemt(dy, x, mean, invstd, weight, packed.narrow(0, 0, channels),
                                                 packed.narrow(0, channels, channels), counts);
     }

@@ -44,7 +44,7 @@
 #   resnet50_synthetic  resnet50 224 px, batch 64, the trainer's step vs Python PyTorch, fp32/bf16/fp16
 #   resnet50_streamed   the same fed from the slides (PatchStream, pinned batches), fp32/bf16
 #   train_vs_ddp        slidetrain train images/s (resnet50 224 px, bf16, SyncBatchNorm on) against
-#                       PyTorch DDP (nccl) + SyncBatchNorm (bench/ddp_step.py) on the same GPU
+#                       PyTorch DDP (nccl) + SyncBatchNorm (bench/train_step.py --ddp) on the same GPU
 #   features            slidetrain features on the CPU, then on the GPU with amp off and bf16
 # The build drops libvips (SLIDETRAIN_WITH_VIPS=OFF: its ~30 MiB of libraries do not fit the
 # carry); slides are read with OpenSlide and TiffTileReader, as in the full build.
@@ -215,7 +215,8 @@ print(":".join(sorted(os.path.join(p, d, "lib") for p in nvidia.__path__ for d i
       -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$lib:$lib/openmpi/lib" \
       -DTIFF_INCLUDE_DIR="$prefix/usr/include/$multiarch" -DTIFF_LIBRARY="$lib/libtiff.so" \
       -DJPEG_INCLUDE_DIR="$prefix/usr/include/$multiarch" -DJPEG_LIBRARY="$lib/libjpeg.so" \
-      -DSLIDETRAIN_SHARED_DATA="$CARRY" > "$res/cmake.log" 2>&1 || { cat "$res/cmake.log"; die "cmake failed"; }
+      -DSLIDETRAIN_SHARED_DATA="$CARRY" > "$res/cmake.log" 2>&1 ||
+      { cat "$res/cmake.log"; record build 1 "$start" "$res/cmake.log" "$out"; die "cmake failed"; }
     # The dependencies must come from the carry, not from whatever the machine has.
     local c
     for c in OPENSLIDE_INCLUDEDIR yaml-cpp_DIR GTest_DIR MPI_mpi_LIBRARY; do
@@ -224,8 +225,9 @@ print(":".join(sorted(os.path.join(p, d, "lib") for p in nvidia.__path__ for d i
     done
     say "building ($(nproc) jobs)"
     cmake --build "$build" -j "$(nproc)" --target slidetrain dist_tests bench_gpu_step > "$res/build.log" 2>&1 ||
-      { tail -40 "$res/build.log"; die "build failed"; }
+      { tail -40 "$res/build.log"; record build 1 "$start" "$res/build.log" "$out"; die "build failed"; }
     say "built in $(( $(date +%s) - start )) s"
+    record build 0 "$start" "$res/build.log" "$out"
   fi
   # Every shared library resolves (a carried library whose dependency BASE_RE wrongly assumed).
   local missing
@@ -308,9 +310,9 @@ figures() {  # figures PREFIX < output
 
 # ----- the steps: each fails (non-zero) when its check fails; "figure k=v" lines are recorded ----
 step_nccl_tests() {
-  run "$dtests" --gtest_filter='NcclComm.*:MakeComm.*'
-  local rc=$?
-  echo "figure gtest=\"$(grep -E '^\[  (PASSED|SKIPPED|FAILED)  \]' "$LOG" | tr -s ' ' | tr '\n' ';' | tr -d '"')\""
+  local rc=0
+  run "$dtests" --gtest_filter='NcclComm.*:MakeComm.*' || rc=$?
+  echo "figure gtest=\"$(grep -E '^\[  (PASSED|SKIPPED|FAILED)  \]' "$LOG" | tr -s ' ' | tr '\n' ';' | tr -d '"' || true)\""
   return $rc
 }
 
@@ -328,7 +330,7 @@ step_trainer() {
       "run_dir=$work/run_$amp" train.resume=none "train.backend=$BACKEND" "train.device=$DEVICE" \
       "train.amp=$amp" "train.epochs=$EPOCHS" train.batch_size=64 train.progress=none predict.viewer=false \
       > "$res/train_$amp.out" 2>&1 || { cat "$res/train_$amp.out"; return 1; }
-    grep -E "^training:|^device |^epoch " "$res/train_$amp.out" | sed "s/^/  [$amp] /"
+    grep -E "^training:|^device |^epoch " "$res/train_$amp.out" | sed "s/^/  [$amp] /" || true
     cp "$work/run_$amp/metrics.jsonl" "$res/metrics_$amp.jsonl"
     "$py" - "$res/metrics_$amp.jsonl" "$amp" <<'PY'
 import json, sys
@@ -350,7 +352,7 @@ step_two_ranks_mpi() {
       "run_dir=$work/run_np$np" train.resume=none train.backend=mpi "train.device=$DEVICE" train.amp=fp16 \
       train.sync_batchnorm=true train.batch_size=32 train.max_steps=12 train.progress=none predict.viewer=false \
       model.dropout=0 > "$res/np$np.out" 2>&1 || { cat "$res/np$np.out"; return 1; }
-    grep -E "^training:|^device |^epoch " "$res/np$np.out" | sed "s/^/  [np $np] /"
+    grep -E "^training:|^device |^epoch " "$res/np$np.out" | sed "s/^/  [np $np] /" || true
   done
   "$py" - "$work/run_np2/weights.pt" "$work/run_np1/weights.pt" <<'PY'
 import sys, torch
@@ -365,7 +367,7 @@ PY
 
 step_sbn_vs_torch() {
   rm -rf "$res/sbn" && mkdir -p "$res/sbn"
-  run "$py" "$ROOT/bench/sbn_reference.py" "$res/sbn" "$DEVICE" || return 1
+  "$py" "$ROOT/bench/sbn_reference.py" "$res/sbn" "$DEVICE" || return 1
   local o
   o=$(mpirun2 "$bench" sbn --dir "$res/sbn" --device "$DEVICE" --backend mpi) || { echo "$o"; return 1; }
   echo "$o"
@@ -391,7 +393,7 @@ step_resnet50_synthetic() {
   for amp in off bf16 fp16; do
     c=$(busy "cpp_$amp" run "$bench" synthetic --model "$R50" --size "$SIZE" --batch "$BATCH" \
       --steps "$STEPS" --amp "$amp" --device "$DEVICE" --threads "$threads" --backend "$BACKEND") || { echo "$c"; return 1; }
-    p=$(busy "py_$amp" run "$py" "$ROOT/bench/train_step.py" --model "$R50" --size "$SIZE" --batch "$BATCH" \
+    p=$(busy "py_$amp" "$py" "$ROOT/bench/train_step.py" --model "$R50" --size "$SIZE" --batch "$BATCH" \
       --steps "$STEPS" --warmup 3 --amp "$amp" --device "$DEVICE" --threads "$threads" --uint8) || { echo "$p"; return 1; }
     echo "$c"; echo "$p"
     echo "$c" | figures "slidetrain_$amp"
@@ -423,9 +425,9 @@ step_train_vs_ddp() {
     "tiling.stride=$STRIDE" tiling.min_tissue=0.3 "train.batch_size=$BATCH" "train.max_steps=$MAXSTEPS" \
     train.log_every=5 train.progress=lines predict.viewer=false 2>&1 |
     "$py" -u -c 'import sys, time
-for line in sys.stdin: sys.stdout.write("%.6f %s" % (time.perf_counter(), line))' > "$res/train_ddp.out"
-  [[ ${PIPESTATUS[0]} == 0 ]] || { cat "$res/train_ddp.out"; return 1; }
-  grep -E "training:|epoch " "$res/train_ddp.out" | tail -4
+for line in sys.stdin: sys.stdout.write("%.6f %s" % (time.perf_counter(), line))' > "$res/train_ddp.out" ||
+    { cat "$res/train_ddp.out"; return 1; }
+  grep -E "training:|epoch " "$res/train_ddp.out" | tail -4 || true
   local st
   # Progress lines come every 5 steps of the (single) epoch: (lines - 1) x 5 steps between the
   # first line (step 5) and the last.
@@ -434,9 +436,9 @@ for line in sys.stdin: sys.stdout.write("%.6f %s" % (time.perf_counter(), line))
     END { if (k < 2) exit 1; printf "%.2f", (k - 1) * 5 * n / (t[k] - t[1]) }' "$res/train_ddp.out") ||
     { echo "no steady state in $res/train_ddp.out"; return 1; }
   local p
-  p=$(busy ddp run "$py" "$ROOT/bench/ddp_step.py" --model "$model" --size "$size" --batch "$BATCH" \
-    --steps "$STEPS" --amp bf16 --device "$DEVICE" --threads "$threads" \
-    --backend "$([[ $DRY == 1 ]] && echo gloo || echo nccl)") || { echo "$p"; return 1; }
+  p=$(busy ddp "$py" "$ROOT/bench/train_step.py" --model "$model" --size "$size" --batch "$BATCH" \
+    --steps "$STEPS" --warmup 3 --amp bf16 --device "$DEVICE" --threads "$threads" --uint8 --sync-batchnorm \
+    --ddp "$([[ $DRY == 1 ]] && echo gloo || echo nccl)") || { echo "$p"; return 1; }
   echo "$p"
   local q
   q=$(echo "$p" | sed -n 's/.*images_per_s=\([^ ]*\).*/\1/p' | tail -1)
@@ -455,7 +457,7 @@ step_features() {
       "run_dir=$work/run_off" "features.out_dir=$work/features_$fa" "model.pretrained=$work/run_off/weights.pt" \
       "train.device=$fdev" "train.backend=$fbackend" "train.amp=$famp" \
       > "$res/features_$fa.out" 2>&1 || { cat "$res/features_$fa.out"; return 1; }
-    grep "^features: wrote" "$res/features_$fa.out" | sed "s/^/  [$fa] /"
+    grep "^features: wrote" "$res/features_$fa.out" | sed "s/^/  [$fa] /" || true
   done
   "$py" - "$work" "$res" <<'PY'
 import os, re, sys
@@ -477,23 +479,10 @@ for name in ("off", "bf16"):
 PY
 }
 
-# Runs step NAME in a subshell (its own errexit), logs it, and appends its line to the JSONL.
-run_step() {  # run_step NAME OUT
-  local name="$1" out="$2" t0 rc
-  LOG="$res/$name.log"
-  say "step $name"
-  t0=$(date +%s.%N)
-  (
-    set -e -o pipefail
-    if [[ "${SLIDETRAIN_GPU_CHECK_FAIL:-}" == "$name" ]]; then
-      echo "failing on purpose (SLIDETRAIN_GPU_CHECK_FAIL=$name)"
-      exit 97
-    fi
-    "step_$name"
-  ) > "$LOG" 2>&1
-  rc=$?
-  grep -v '^figure ' "$LOG" | tail -n 12 | sed 's/^/  /'
-  "$py" - "$name" "$rc" "$t0" "$(date +%s.%N)" "$LOG" "$out/gpu_check.jsonl" <<'PY'
+# Appends a step's line to OUT/gpu_check.jsonl: ok, rc, seconds since T0, the "figure k=v" pairs
+# of its log, and the end of the log when it failed.
+record() {  # record NAME RC T0 LOG OUT
+  "$py" - "$1" "$2" "$3" "$(date +%s.%N)" "$4" "$5/gpu_check.jsonl" <<'PY'
 import json, shlex, sys
 name, rc, t0, t1, log, jsonl = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
 lines = open(log, errors="replace").read().splitlines()
@@ -514,6 +503,25 @@ if rc != 0:
 with open(jsonl, "a") as f:
     f.write(json.dumps(rec) + "\n")
 PY
+}
+
+# Runs step NAME in a subshell (its own errexit), logs it, and appends its line to the JSONL.
+run_step() {  # run_step NAME OUT
+  local name="$1" out="$2" t0 rc
+  LOG="$res/$name.log"
+  say "step $name"
+  t0=$(date +%s.%N)
+  (
+    set -e -o pipefail
+    if [[ "${SLIDETRAIN_GPU_CHECK_FAIL:-}" == "$name" ]]; then
+      echo "failing on purpose (SLIDETRAIN_GPU_CHECK_FAIL=$name)"
+      exit 97
+    fi
+    "step_$name"
+  ) > "$LOG" 2>&1
+  rc=$?
+  grep -v '^figure ' "$LOG" | tail -n 12 | sed 's/^/  /'
+  record "$name" "$rc" "$t0" "$LOG" "$out"
   if [[ $rc == 0 ]]; then say "step $name: ok"; else say "step $name: FAILED (rc $rc; $LOG)"; fi
   return $rc
 }
