@@ -1,6 +1,7 @@
-// SyncBatchNorm's CPU kernels: see BatchNormKernels.h. Reductions keep kLanes independent
-// partial sums per block so that GCC and Clang vectorise them without -ffast-math (a single
-// running sum would pin the order of the additions).
+// SyncBatchNorm's CPU kernels: see BatchNormKernels.h. Reductions accumulate in float64 (the
+// partition of the global batch over ranks must not show in the sums: world-size invariance) and
+// keep kLanes independent partial sums per block so that GCC and Clang vectorise them without
+// -ffast-math (a single running sum would pin the order of the additions).
 #include "distributed/BatchNormKernels.h"
 
 #include <algorithm>
@@ -15,8 +16,8 @@ namespace slidetrain::dist::bn {
 namespace {
 
 constexpr int kLanes = 8;
-constexpr int64_t kBlock = 1024;    ///< values of one plane summed in T before going to double
-constexpr int64_t kChunkRows = 256;  ///< rows of channels summed in T before going to double
+constexpr int64_t kBlock = 1024;    ///< values of one plane summed around one shift value
+constexpr int64_t kChunkRows = 256;  ///< rows of channels summed around one shift row
 constexpr int64_t kGrainValues = 1 << 15;  ///< values per parallel task, at least
 
 /// The memory the kernels walk: `rows` = [outer, C] (channels innermost), else [outer, C, inner].
@@ -80,18 +81,18 @@ template <typename T>
 void planeSums(const T* p, int64_t len, double& s1, double& s2) {
   for (int64_t b = 0; b < len; b += kBlock) {
     const int64_t e = std::min(len, b + kBlock);
-    const T k = p[b];
-    T a1[kLanes] = {}, a2[kLanes] = {};
+    const double k = p[b];
+    double a1[kLanes] = {}, a2[kLanes] = {};
     int64_t i = b;
     for (; i + kLanes <= e; i += kLanes)
       for (int j = 0; j < kLanes; ++j) {
-        const T d = p[i + j] - k;
+        const double d = static_cast<double>(p[i + j]) - k;
         a1[j] += d;
         a2[j] += d * d;
       }
-    T t1 = 0, t2 = 0;
+    double t1 = 0, t2 = 0;
     for (; i < e; ++i) {
-      const T d = p[i] - k;
+      const double d = static_cast<double>(p[i]) - k;
       t1 += d;
       t2 += d * d;
     }
@@ -119,19 +120,19 @@ void sumsRows(const T* x, const Shape& s, double* s1, double* s2) {
   const int64_t C = s.channels, chunks = (s.outer + kChunkRows - 1) / kChunkRows;
   std::vector<double> part(static_cast<size_t>(2 * chunks * C));
   at::parallel_for(0, chunks, grainOf(kChunkRows * C), [&](int64_t b, int64_t e) {
-    std::vector<T> k(static_cast<size_t>(C)), a1(k.size()), a2(k.size());
+    std::vector<double> k(static_cast<size_t>(C)), a1(k.size()), a2(k.size());
     for (int64_t chunk = b; chunk < e; ++chunk) {
       const int64_t r0 = chunk * kChunkRows, r1 = std::min(s.outer, r0 + kChunkRows);
       std::copy(x + r0 * C, x + (r0 + 1) * C, k.begin());
-      std::fill(a1.begin(), a1.end(), T(0));
-      std::fill(a2.begin(), a2.end(), T(0));
-      T* A1 = a1.data();
-      T* A2 = a2.data();
-      const T* K = k.data();
+      std::fill(a1.begin(), a1.end(), 0.0);
+      std::fill(a2.begin(), a2.end(), 0.0);
+      double* A1 = a1.data();
+      double* A2 = a2.data();
+      const double* K = k.data();
       for (int64_t r = r0; r < r1; ++r) {
         const T* row = x + r * C;
         for (int64_t c = 0; c < C; ++c) {
-          const T d = row[c] - K[c];
+          const double d = static_cast<double>(row[c]) - K[c];
           A1[c] += d;
           A2[c] += d * d;
         }
@@ -156,20 +157,22 @@ void sumsRows(const T* x, const Shape& s, double* s1, double* s2) {
 // ----- gradient sums ------------------------------------------------------------------------
 
 template <typename T>
-void planeGradSums(const T* dy, const T* x, int64_t len, T mean, double& s1, double& s2) {
+void planeGradSums(const T* dy, const T* x, int64_t len, double mean, double& s1, double& s2) {
   for (int64_t b = 0; b < len; b += kBlock) {
     const int64_t e = std::min(len, b + kBlock);
-    T a1[kLanes] = {}, a2[kLanes] = {};
+    double a1[kLanes] = {}, a2[kLanes] = {};
     int64_t i = b;
     for (; i + kLanes <= e; i += kLanes)
       for (int j = 0; j < kLanes; ++j) {
-        a1[j] += dy[i + j];
-        a2[j] += dy[i + j] * (x[i + j] - mean);
+        const double g = dy[i + j];
+        a1[j] += g;
+        a2[j] += g * (static_cast<double>(x[i + j]) - mean);
       }
-    T t1 = 0, t2 = 0;
+    double t1 = 0, t2 = 0;
     for (; i < e; ++i) {
-      t1 += dy[i];
-      t2 += dy[i] * (x[i] - mean);
+      const double g = dy[i];
+      t1 += g;
+      t2 += g * (static_cast<double>(x[i]) - mean);
     }
     for (int j = 0; j < kLanes; ++j) t1 += a1[j], t2 += a2[j];
     s1 += t1;
@@ -185,7 +188,7 @@ void gradSumsPlanes(const T* dy, const T* x, const Shape& s, const double* mean,
       double a = 0, b = 0;
       for (int64_t n = 0; n < s.outer; ++n) {
         const int64_t off = (n * C + c) * s.inner;
-        planeGradSums(dy + off, x + off, s.inner, static_cast<T>(mean[c]), a, b);
+        planeGradSums(dy + off, x + off, s.inner, mean[c], a, b);
       }
       s1[c] = a, s2[c] = b;
     }
@@ -196,22 +199,21 @@ template <typename T>
 void gradSumsRows(const T* dy, const T* x, const Shape& s, const double* mean, double* s1, double* s2) {
   const int64_t C = s.channels, chunks = (s.outer + kChunkRows - 1) / kChunkRows;
   std::vector<double> part(static_cast<size_t>(2 * chunks * C));
-  std::vector<T> m(mean, mean + C);
   at::parallel_for(0, chunks, grainOf(kChunkRows * C), [&](int64_t b, int64_t e) {
-    std::vector<T> a1(static_cast<size_t>(C)), a2(a1.size());
+    std::vector<double> a1(static_cast<size_t>(C)), a2(a1.size());
     for (int64_t chunk = b; chunk < e; ++chunk) {
-      std::fill(a1.begin(), a1.end(), T(0));
-      std::fill(a2.begin(), a2.end(), T(0));
-      T* A1 = a1.data();
-      T* A2 = a2.data();
-      const T* M = m.data();
+      std::fill(a1.begin(), a1.end(), 0.0);
+      std::fill(a2.begin(), a2.end(), 0.0);
+      double* A1 = a1.data();
+      double* A2 = a2.data();
+      const double* M = mean;
       const int64_t r0 = chunk * kChunkRows, r1 = std::min(s.outer, r0 + kChunkRows);
       for (int64_t r = r0; r < r1; ++r) {
         const T* g = dy + r * C;
         const T* v = x + r * C;
         for (int64_t c = 0; c < C; ++c) {
           A1[c] += g[c];
-          A2[c] += g[c] * (v[c] - M[c]);
+          A2[c] += static_cast<double>(g[c]) * (static_cast<double>(v[c]) - M[c]);
         }
       }
       double* p1 = part.data() + 2 * chunk * C;

@@ -12,16 +12,17 @@
 
 namespace slidetrain::dist::bn {
 
-/// Per-channel sum and sum of squares of `x` ([N, C, *]) as float64 [C] tensors, in one pass.
-/// Each block of up to 1024 values is summed around its first value in the input's precision
-/// and added in float64, so E[x^2] - E[x]^2 keeps its digits when |mean| >> std.
+/// Per-channel sum and sum of squares of `x` ([N, C, *]) as float64 [C] tensors, in one pass,
+/// accumulated in float64 (how the batch is split over ranks must not show in the sums). Each
+/// block of up to 1024 values is summed around its first value, so E[x^2] - E[x]^2 keeps its
+/// digits when |mean| >> std.
 std::pair<at::Tensor, at::Tensor> channelSums(const at::Tensor& x);
 
 /// x * scale[c] + shift[c] (scale, shift: float64 [C]), in x's layout and dtype.
 at::Tensor channelAffine(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& shift);
 
-/// Per-channel sum(dy) and sum(dy * (x - mean[c])) (float64 [C]), in one pass over dy and x
-/// (dy in x's layout; mean: float64 [C]).
+/// Per-channel sum(dy) and sum(dy * (x - mean[c])) (float64 [C], accumulated in float64), in one
+/// pass over dy and x (dy in x's layout; mean: float64 [C]).
 std::pair<at::Tensor, at::Tensor> gradSums(const at::Tensor& dy, const at::Tensor& x,
                                            const at::Tensor& mean);
 

@@ -399,6 +399,11 @@ step_resnet50_synthetic() {
     echo "$c" | figures "slidetrain_$amp"
     echo "$p" | figures "pytorch_$amp"
   done
+  # SyncBatchNorm off, bf16: what SyncBatchNorm costs on the GPU at world size 1.
+  c=$(busy cpp_bf16_nosbn run "$bench" synthetic --model "$R50" --size "$SIZE" --batch "$BATCH" --steps "$STEPS" \
+    --amp bf16 --sync off --device "$DEVICE" --threads "$threads" --backend "$BACKEND") || { echo "$c"; return 1; }
+  echo "$c"
+  echo "$c" | figures "slidetrain_bf16_sync_batchnorm_off"
 }
 
 step_resnet50_streamed() {

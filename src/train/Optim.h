@@ -31,6 +31,8 @@ struct OptimizerOptions {
 /// optimizer.* (validated).
 OptimizerOptions optimizerOptions(const OptimizerSettings& s);
 
+/// libtorch's optimizer of the name with a multi-tensor step (ForeachOptimizers.h): the same
+/// options, state and checkpoints, torch.optim's update.
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerOptions& options,
                                                        std::vector<at::Tensor> params);
 

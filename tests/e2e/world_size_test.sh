@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # World-size invariance with augmentation, in the setting of issue 12 (item 9): the 8-slide
 # synthetic cohort, configs/demo.yaml (small_cnn, SyncBatchNorm, default augmentation), global
-# batch 64 on 1 rank vs 32 x 2 ranks, 5 steps, in both memory formats: with
-# train.channels_last=false weights agree to 1e-6 (libtorch 1.13) and BatchNorm running
-# statistics to 1e-5 (the per-sample data are bit-identical: TrainerMpi.WorldSizeInvariance...);
-# with the default channels_last, whose oneDNN convolution backward sums the weight gradient in
-# a batch-size-dependent order, weights agree to 1e-5 (2.9e-6 measured).
-# With libtorch 2.x (launch/compat.sh; the Python torch there is the same 2.6) the weights hold
-# only 1e-5 in either format: 4.5e-6 measured with augmentation - an open gap (docs/distributed.md).
+# batch 64 on 1 rank vs 32 x 2 ranks, 5 steps, in both memory formats (train.channels_last false
+# and the default true): weights and BatchNorm running statistics agree to 1e-5 (the per-sample
+# data are bit-identical: TrainerMpi.WorldSizeInvariance...). What is left is the rounding of
+# sums split differently over ranks (the convolutions' weight gradients, the gradient
+# all-reduce), which 5 steps of SGD with momentum amplify to 1e-7..1e-5 depending on where it
+# falls: libtorch 1.13, after issue 25, NCHW 3.0e-6, channels_last below 7e-7 (docs/distributed.md).
 # Usage: world_size_test.sh <slidetrain binary> <source dir>
 set -euo pipefail
 BIN="$1"; SRC="$2"
@@ -36,7 +35,7 @@ r = max((a[k].double() - b[k].double()).abs().max().item() for k in a if "runnin
 print("np1 vs np2 after 5 steps (%s): max |weight diff| %.3g, max |running stat diff| %.3g"
       % ("channels_last" if cl else "NCHW", w, r))
 assert all(torch.equal(a[k], b[k]) for k in a if "num_batches" in k)
-wmax = 1e-6 if torch.__version__.startswith("1.") and not cl else 1e-5
+wmax = 1e-5
 if w > wmax or r > 1e-5:
     sys.exit("FAIL: world-size drift above %g (weights) / 1e-5 (running statistics)" % wmax)
 PY
