@@ -21,8 +21,9 @@
 #                                          (launch/compat.sh --cuda), on the CPU, with small sizes.
 #   --steps S   only these steps: a comma-separated list of names (below), or "failed" for the
 #               steps whose latest line in OUT_DIR/gpu_check.jsonl is not ok (or missing).
-# A second run on the same machine reuses the unpacked packages and the binaries (no rebuild;
-# delete $SLIDETRAIN_GPU_WORK, default /tmp/slidetrain-gpu-check, to start over).
+# A second run on the same machine reuses the unpacked packages and the binaries (ninja rebuilds
+# only what changed, nothing for the same tree; delete $SLIDETRAIN_GPU_WORK, default
+# /tmp/slidetrain-gpu-check, to start over).
 # SLIDETRAIN_GPU_CHECK_FAIL=<step> makes that step fail on purpose (tests/e2e/gpu_check_test.sh).
 #
 # Set-up (before the build): cuDNN from the nvidia-cudnn wheel (libtorch's CMake config looks for
@@ -180,9 +181,13 @@ print(":".join(sorted(os.path.join(p, d, "lib") for p in nvidia.__path__ for d i
   torch_lib=$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
   LDPATH="$lib:$lib/openmpi/lib:$(dirname "$nccl_lib"):$torch_lib${nvlibs:+:$nvlibs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   PMIX_PLUGINS=$(ls -d "$lib"/pmix*/lib/pmix 2>/dev/null | head -1 || true)
+  # The carried launcher itself: a .deb unpacked without dpkg has no update-alternatives link
+  # usr/bin/mpirun, and a machine's own mpirun belongs to another OpenMPI.
+  MPIRUN="$prefix/usr/bin/orterun"
+  [[ -x "$MPIRUN" ]] || MPIRUN="$prefix/usr/bin/mpirun.openmpi"
 
   # An MPI smoke test before anything is built on it.
-  if run mpirun -np 1 true > "$res/mpi_smoke.log" 2>&1; then
+  if run "$MPIRUN" -np 1 true > "$res/mpi_smoke.log" 2>&1; then
     say "MPI smoke test (mpirun -np 1 true): ok"
   else
     cat "$res/mpi_smoke.log"
@@ -201,8 +206,15 @@ print(":".join(sorted(os.path.join(p, d, "lib") for p in nvidia.__path__ for d i
   export PKG_CONFIG_LIBDIR="$lib/pkgconfig:$prefix/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$prefix"
 
   bin="$build/slidetrain" bench="$build/bench/bench_gpu_step" dtests="$build/tests/dist_tests"
-  if [[ -x "$bin" && -x "$bench" && -x "$dtests" ]]; then
-    say "the binaries exist: not rebuilding (rm -rf $build to rebuild)"
+  if [[ -x "$bin" && -x "$bench" && -x "$dtests" && -f "$build/CMakeCache.txt" ]]; then
+    # A rerun: ninja rebuilds only what changed since (nothing when the tree is the same).
+    cmake --build "$build" -j "$(nproc)" --target slidetrain dist_tests bench_gpu_step > "$res/build.log" 2>&1 ||
+      { tail -40 "$res/build.log"; record build 1 "$start" "$res/build.log" "$out"; die "build failed"; }
+    if grep -q "ninja: no work to do" "$res/build.log"; then
+      say "the binaries exist and are up to date: nothing rebuilt"
+    else
+      say "the binaries exist: rebuilt what changed in $(( $(date +%s) - start )) s"
+    fi
   else
     say "configuring (SLIDETRAIN_WITH_VIPS=OFF, SLIDETRAIN_WITH_NCCL=ON)"
     rm -f "$build/CMakeCache.txt"
@@ -234,9 +246,9 @@ print(":".join(sorted(os.path.join(p, d, "lib") for p in nvidia.__path__ for d i
   missing=$(run ldd "$bin" "$bench" "$dtests" | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ')
   [[ -z "$missing" ]] || die "not found at run time: ${missing}(carry their packages: RUNTIME_PKGS, BASE_RE)"
 
-  DEVICE=cuda SIZE=224 BATCH=64 STEPS=20 EPOCHS=3 CMPSTEPS=50 BACKEND=nccl R50=resnet50 STRIDE=56 MAXSTEPS=30
+  DEVICE=cuda SIZE=224 BATCH=64 NSTEPS=20 EPOCHS=2 CMPSTEPS=50 BACKEND=nccl R50=resnet50 STRIDE=56 MAXSTEPS=30
   if [[ $dry == 1 ]]; then  # the same commands, CPU-sized
-    DEVICE=cpu SIZE=64 BATCH=4 STEPS=3 EPOCHS=2 CMPSTEPS=5 BACKEND=auto R50=resnet50 STRIDE=32 MAXSTEPS=12
+    DEVICE=cpu SIZE=64 BATCH=4 NSTEPS=3 EPOCHS=2 CMPSTEPS=5 BACKEND=auto R50=resnet50 STRIDE=32 MAXSTEPS=12
   fi
   COHORT="$CARRY/cohort/cohort.csv"
   DRY=$dry
@@ -283,7 +295,7 @@ run() {
     OMPI_MCA_plm=isolated PMIX_MCA_pcompress_base_silence_warning=1 \
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$@"
 }
-mpirun2() { run mpirun -np 2 --oversubscribe --bind-to none "$@"; }
+mpirun2() { run "$MPIRUN" -np 2 --oversubscribe --bind-to none "$@"; }
 
 # GPU busy fraction: nvidia-smi sampled every 100 ms around a command (figure NAME_gpu_busy).
 busy() {  # busy NAME CMD...
@@ -326,6 +338,7 @@ step_cuda_vs_cpu() {
 step_trainer() {
   local amp
   for amp in off fp16 bf16; do
+    rm -rf "$work/run_$amp"  # a rerun starts over (metrics.jsonl appends)
     run "$bin" train -c "$ROOT/configs/demo.yaml" "cohort=$COHORT" "cache_dir=$work/cache" \
       "run_dir=$work/run_$amp" train.resume=none "train.backend=$BACKEND" "train.device=$DEVICE" \
       "train.amp=$amp" "train.epochs=$EPOCHS" train.batch_size=64 train.progress=none predict.viewer=false \
@@ -347,7 +360,8 @@ step_two_ranks_mpi() {
   local np
   for np in 2 1; do
     local launch=(mpirun2)
-    [[ $np == 1 ]] && launch=(run mpirun -np 1 --bind-to none)
+    [[ $np == 1 ]] && launch=(run "$MPIRUN" -np 1 --bind-to none)
+    rm -rf "$work/run_np$np"
     "${launch[@]}" "$bin" train -c "$ROOT/configs/demo.yaml" "cohort=$COHORT" "cache_dir=$work/cache" \
       "run_dir=$work/run_np$np" train.resume=none train.backend=mpi "train.device=$DEVICE" train.amp=fp16 \
       train.sync_batchnorm=true train.batch_size=32 train.max_steps=12 train.progress=none predict.viewer=false \
@@ -392,15 +406,15 @@ step_resnet50_synthetic() {
   threads=$(( $(nproc) > 8 ? 8 : $(nproc) ))
   for amp in off bf16 fp16; do
     c=$(busy "cpp_$amp" run "$bench" synthetic --model "$R50" --size "$SIZE" --batch "$BATCH" \
-      --steps "$STEPS" --amp "$amp" --device "$DEVICE" --threads "$threads" --backend "$BACKEND") || { echo "$c"; return 1; }
+      --steps "$NSTEPS" --amp "$amp" --device "$DEVICE" --threads "$threads" --backend "$BACKEND") || { echo "$c"; return 1; }
     p=$(busy "py_$amp" "$py" "$ROOT/bench/train_step.py" --model "$R50" --size "$SIZE" --batch "$BATCH" \
-      --steps "$STEPS" --warmup 3 --amp "$amp" --device "$DEVICE" --threads "$threads" --uint8) || { echo "$p"; return 1; }
+      --steps "$NSTEPS" --warmup 3 --amp "$amp" --device "$DEVICE" --threads "$threads" --uint8) || { echo "$p"; return 1; }
     echo "$c"; echo "$p"
     echo "$c" | figures "slidetrain_$amp"
     echo "$p" | figures "pytorch_$amp"
   done
   # SyncBatchNorm off, bf16: what SyncBatchNorm costs on the GPU at world size 1.
-  c=$(busy cpp_bf16_nosbn run "$bench" synthetic --model "$R50" --size "$SIZE" --batch "$BATCH" --steps "$STEPS" \
+  c=$(busy cpp_bf16_nosbn run "$bench" synthetic --model "$R50" --size "$SIZE" --batch "$BATCH" --steps "$NSTEPS" \
     --amp bf16 --sync off --device "$DEVICE" --threads "$threads" --backend "$BACKEND") || { echo "$c"; return 1; }
   echo "$c"
   echo "$c" | figures "slidetrain_bf16_sync_batchnorm_off"
@@ -411,7 +425,7 @@ step_resnet50_streamed() {
   threads=$(( $(nproc) > 8 ? 8 : $(nproc) ))
   for amp in off bf16; do
     o=$(busy "stream_$amp" run "$bench" stream --cohort "$COHORT" --cache "$work/cache_stream" \
-      --model "$R50" --size "$SIZE" --batch "$BATCH" --steps "$STEPS" --amp "$amp" \
+      --model "$R50" --size "$SIZE" --batch "$BATCH" --steps "$NSTEPS" --amp "$amp" \
       --device "$DEVICE" --threads "$threads" --workers "$(nproc)" --backend "$BACKEND") || { echo "$o"; return 1; }
     echo "$o"
     echo "$o" | figures "streamed_$amp"
@@ -424,6 +438,7 @@ step_train_vs_ddp() {
   # batch already on the device.
   local model="$R50" size="$SIZE" threads
   threads=$(( $(nproc) > 8 ? 8 : $(nproc) ))
+  rm -rf "$work/run_ddp"
   run "$bin" train -c "$ROOT/configs/demo.yaml" "cohort=$COHORT" "cache_dir=$work/cache_ddp" \
     "run_dir=$work/run_ddp" train.resume=none "train.backend=$BACKEND" "train.device=$DEVICE" \
     train.amp=bf16 train.sync_batchnorm=true "model.name=$model" tiling.level=0 "tiling.patch_size=$size" \
@@ -442,7 +457,7 @@ for line in sys.stdin: sys.stdout.write("%.6f %s" % (time.perf_counter(), line))
     { echo "no steady state in $res/train_ddp.out"; return 1; }
   local p
   p=$(busy ddp "$py" "$ROOT/bench/train_step.py" --model "$model" --size "$size" --batch "$BATCH" \
-    --steps "$STEPS" --warmup 3 --amp bf16 --device "$DEVICE" --threads "$threads" --uint8 --sync-batchnorm \
+    --steps "$NSTEPS" --warmup 3 --amp bf16 --device "$DEVICE" --threads "$threads" --uint8 --sync-batchnorm \
     --ddp "$([[ $DRY == 1 ]] && echo gloo || echo nccl)") || { echo "$p"; return 1; }
   echo "$p"
   local q
@@ -458,6 +473,7 @@ step_features() {
     local fdev="$DEVICE" famp="$fa" fbackend="$BACKEND"
     [[ $fa == cpu ]] && fdev=cpu famp=off fbackend=auto
     [[ -f "$work/run_off/weights.pt" ]] || { echo "features needs the trainer step's weights ($work/run_off)"; return 1; }
+    rm -rf "$work/features_$fa"
     run "$bin" features -c "$ROOT/configs/demo.yaml" "cohort=$COHORT" "cache_dir=$work/cache" \
       "run_dir=$work/run_off" "features.out_dir=$work/features_$fa" "model.pretrained=$work/run_off/weights.pt" \
       "train.device=$fdev" "train.backend=$fbackend" "train.amp=$famp" \

@@ -21,7 +21,8 @@ if SLIDETRAIN_GPU_CHECK_FAIL=cuda_vs_cpu "$ROOT/launch/gpu_check.sh" --dry-run \
      --steps cuda_vs_cpu,trainer,sbn_vs_torch "$OUT" > "$W/inject.log" 2>&1; then
   cat "$W/inject.log"; fail "exit status 0 although a step failed"
 fi
-grep -q "the binaries exist: not rebuilding" "$W/inject.log" || { cat "$W/inject.log"; fail "the binaries were rebuilt"; }
+grep -q "the binaries exist and are up to date: nothing rebuilt" "$W/inject.log" ||
+  { cat "$W/inject.log"; fail "the binaries were rebuilt"; }
 grep -Eq "^cuda_vs_cpu +NO " "$W/inject.log" || { cat "$W/inject.log"; fail "the summary does not name the failed step"; }
 "$PY" - "$J" "$before" <<'PY' || fail "the injected run's lines (above)"
 import json, sys
